@@ -1,0 +1,82 @@
+"""Spans <-> IOB2 tags over spec tokens. Pure functions, exact round trip.
+
+A span is ``(start, end, label)`` in character offsets of the text the tokens came from
+(end exclusive). Offsets are the source of truth; tags are derived from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .text import Token
+
+__all__ = ["SpanError", "spans_to_tags", "tags_to_spans", "iob2_errors", "repair_iob2"]
+
+
+class SpanError(ValueError):
+    """A span that cannot be expressed as IOB2 over the tokens (boundary or overlap)."""
+
+
+def spans_to_tags(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]) -> list[str]:
+    """IOB2 tags for ``tokens`` from character spans.
+
+    Raises :class:`SpanError` when a span does not start and end on token boundaries, covers
+    no token, or overlaps another span.
+    """
+    tags = ["O"] * len(tokens)
+    starts = {t.start: i for i, t in enumerate(tokens)}
+    ends = {t.end: i for i, t in enumerate(tokens)}
+    for start, end, label in sorted(spans):
+        if start not in starts or end not in ends:
+            raise SpanError(f"span [{start}, {end}) {label} is not on token boundaries")
+        first, last = starts[start], ends[end]
+        if last < first:
+            raise SpanError(f"span [{start}, {end}) {label} covers no token")
+        if any(t != "O" for t in tags[first : last + 1]):
+            raise SpanError(f"span [{start}, {end}) {label} overlaps another span")
+        tags[first] = f"B-{label}"
+        for i in range(first + 1, last + 1):
+            tags[i] = f"I-{label}"
+    return tags
+
+
+def iob2_errors(tags: Sequence[str]) -> list[str]:
+    """Describe every violation of IOB2 in ``tags`` (empty list when valid)."""
+    errors = []
+    prev = "O"
+    for i, tag in enumerate(tags):
+        if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
+            errors.append(f"token {i}: tag {tag!r} is not O, B-X or I-X")
+        elif tag.startswith("I-") and prev[2:] != tag[2:]:
+            errors.append(f"token {i}: {tag} follows {prev} (a span must start with B-{tag[2:]})")
+        prev = tag
+    return errors
+
+
+def repair_iob2(tags: Sequence[str]) -> list[str]:
+    """Make predicted tags valid IOB2: an ``I-X`` that cannot continue a span starts one."""
+    out = []
+    prev = "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
+
+
+def tags_to_spans(tokens: Sequence[Token], tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Character spans from valid IOB2 tags (raises ``ValueError`` on invalid sequences)."""
+    if len(tokens) != len(tags):
+        raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
+    errors = iob2_errors(tags)
+    if errors:
+        raise ValueError("invalid IOB2: " + "; ".join(errors))
+    spans: list[tuple[int, int, str]] = []
+    for tok, tag in zip(tokens, tags):
+        if tag.startswith("B-"):
+            spans.append((tok.start, tok.end, tag[2:]))
+        elif tag.startswith("I-"):
+            s, _, label = spans[-1]
+            spans[-1] = (s, tok.end, label)
+    return spans

@@ -1,0 +1,1 @@
+"""marsad.training: how models are made and judged."""
