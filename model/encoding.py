@@ -1,0 +1,110 @@
+"""From spec words to encoder inputs and back: normalisation, sub-word alignment, windows.
+
+Everything here is pure (no torch): lists in, lists out, so it is easy to test and shared
+by training and inference, which therefore see exactly the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .text import normalize_word
+
+__all__ = ["Window", "subword_words", "align_labels", "make_windows", "choose_windows"]
+
+
+def subword_words(tokenizer, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:
+    """Sub-word ids (no special tokens) and each word's first sub-word position, per sentence.
+
+    Words are normalised AraBERT-style first. A word the tokenizer drops entirely (control
+    characters, an empty normalisation) is replaced by the unknown token so every word keeps a
+    position, which is what lets predictions map back to every word's offsets.
+    """
+    unk = tokenizer.unk_token or "[UNK]"
+    normed = [[normalize_word(w) or unk for w in words] for words in sentences]
+    out: list[tuple[list[int], list[int]]] = []
+    if not normed:
+        return out
+    enc = tokenizer(normed, is_split_into_words=True, add_special_tokens=False)
+    for i, words in enumerate(normed):
+        ids = enc["input_ids"][i]
+        word_ids = enc.word_ids(i)
+        first = _first_positions(word_ids, len(words))
+        if any(f < 0 for f in first):  # some word vanished: re-encode it as unknown
+            words = [unk if f < 0 else w for w, f in zip(words, first)]
+            one = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
+            ids, word_ids = one["input_ids"][0], one.word_ids(0)
+            first = _first_positions(word_ids, len(words))
+        out.append((list(ids), first))
+    return out
+
+
+def _first_positions(word_ids: list[int | None], n_words: int) -> list[int]:
+    first = [-1] * n_words
+    for pos, w in enumerate(word_ids):
+        if w is not None and first[w] < 0:
+            first[w] = pos
+    return first
+
+
+def align_labels(word_ids: list[int | None], word_labels: list[int], ignore: int = -100) -> list[int]:
+    """Sub-word labels: a word's first sub-word gets its label, the rest and specials ``ignore``.
+
+    ``word_ids`` is the tokenizer's per-position word index (``None`` for special tokens).
+    """
+    out = []
+    prev = None
+    for w in word_ids:
+        out.append(ignore if w is None or w == prev else word_labels[w])
+        prev = w if w is not None else prev
+    return out
+
+
+@dataclass
+class Window:
+    """A slice of a sentence that fits the encoder: words ``[word_start, word_end)``."""
+
+    sentence: int
+    word_start: int
+    word_end: int
+    input_ids: list[int]  # with [CLS] ... [SEP]
+    word_index: list[int]  # position of each word's first sub-word in input_ids
+
+
+def make_windows(
+    sentence: int, ids: list[int], first: list[int], max_length: int, stride: int, cls_id: int, sep_id: int
+) -> list[Window]:
+    """Cut a sentence's sub-words into windows of at most ``max_length`` positions.
+
+    Windows break between words and overlap by ``stride`` words (fewer if a window would not
+    advance), so every word is seen with context on both sides in at least one window.
+    """
+    n = len(first)
+    budget = max_length - 2
+    bounds = first + [len(ids)]
+    if len(ids) <= budget:
+        return [Window(sentence, 0, n, [cls_id, *ids, sep_id], [f + 1 for f in first])]
+    windows = []
+    start = 0
+    while True:
+        end = start + 1
+        while end < n and bounds[end + 1] - bounds[start] <= budget:
+            end += 1
+        s_pos, e_pos = bounds[start], bounds[end]
+        sub = ids[s_pos : min(e_pos, s_pos + budget)]  # a single huge word is cut to fit
+        windows.append(Window(sentence, start, end, [cls_id, *sub, sep_id], [first[w] - s_pos + 1 for w in range(start, end)]))
+        if end >= n:
+            return windows
+        start = max(start + 1, end - stride)
+
+
+def choose_windows(windows: list[Window], n_words: int) -> list[tuple[int, int]]:
+    """For each word, ``(window number, position in that window's words)``: the window where
+    the word sits furthest from an edge, so its context is the fullest."""
+    best: list[tuple[int, int, int]] = [(-1, -1, -1)] * n_words
+    for k, w in enumerate(windows):
+        for j, word in enumerate(range(w.word_start, w.word_end)):
+            margin = min(word - w.word_start, w.word_end - 1 - word)
+            if margin > best[word][0]:
+                best[word] = (margin, k, j)
+    return [(k, j) for _, k, j in best]
