@@ -135,7 +135,22 @@ class Extractor:
                 bar.update(1)
             yield key, record
 
-    def _predict_sentences(self, sentences: list[str]) -> list[tuple[list[dict], list[dict]]]:
+    def predict_relations(self, texts: list[str], entities: list[list[dict]]) -> list[list[dict]]:
+        """Relations between *given* entities (e.g. gold ones), per text; heads/tails index them."""
+        sentences, given, owners = [], [], []
+        for i, (text, ents) in enumerate(zip(texts, entities)):
+            for s, e in split_sentences(text):
+                idx = [k for k, ent in enumerate(ents) if ent["start"] >= s and ent["end"] <= e]
+                sentences.append(text[s:e])
+                given.append([(ents[k]["start"] - s, ents[k]["end"] - s, ents[k]["label"]) for k in idx])
+                owners.append((i, idx))
+        out: list[list[dict]] = [[] for _ in texts]
+        for (i, idx), (_, rels) in zip(owners, self._predict_sentences(sentences, given)):
+            out[i] += [{**r, "head": idx[r["head"]], "tail": idx[r["tail"]]} for r in rels]
+        return out
+
+    def _predict_sentences(self, sentences: list[str], given: list[list[tuple[int, int, str]]] | None = None
+                           ) -> list[tuple[list[dict], list[dict]]]:
         tokens = [tokenize(s) for s in sentences]
         encoded = subword_words(self.tokenizer, [[t.text for t in ts] for ts in tokens])
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
@@ -162,7 +177,10 @@ class Extractor:
                 h = torch.stack([states[owned[i][k]][j] for k, j in pick])
                 p = torch.stack([probs[owned[i][k]][j] for k, j in pick])
             word_states.append(h)
-            entity_lists.append(self._decode_entities(sentences[i], ts, p))
+            if given is None:
+                entity_lists.append(self._decode_entities(sentences[i], ts, p))
+            else:
+                entity_lists.append(self._given_entities(sentences[i], ts, given[i]))
         relations = self._relations(word_states, entity_lists)
         for ents, rels in zip(entity_lists, relations):
             out.append(([e for e, _ in ents], rels))
@@ -219,6 +237,12 @@ class Extractor:
                 ent.update(count=c.count, approximate=c.approximate, status=c.status)
             ents.append((ent, (ws, we, self.entity_labels.index(label))))
         return ents
+
+    def _given_entities(self, sentence: str, tokens, spans) -> list[tuple[dict, tuple[int, int, int]]]:
+        starts = {t.start: i for i, t in enumerate(tokens)}
+        ends = {t.end: i + 1 for i, t in enumerate(tokens)}
+        return [({"start": s, "end": e, "label": label, "text": sentence[s:e]},
+                 (starts[s], ends[e], self.entity_labels.index(label))) for s, e, label in spans]
 
     @torch.inference_mode()
     def _relations(self, word_states, entity_lists) -> list[list[dict]]:

@@ -130,7 +130,8 @@ class MarsadModel(nn.Module):
         mask = self.allowed[pairs[:, 5], pairs[:, 6]]
         return logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
 
-    def forward(self, input_ids, attention_mask, word_index, token_type_ids=None, labels=None, pairs=None, pair_labels=None):
+    def forward(self, input_ids, attention_mask, word_index, token_type_ids=None, labels=None, pairs=None, pair_labels=None,
+                relation_weight: float = 1.0):
         hidden = self.dropout(self.encode(input_ids, attention_mask, token_type_ids))
         logits = self.classifier(hidden)  # (B, T, L)
         out = {"logits": logits}
@@ -145,7 +146,7 @@ class MarsadModel(nn.Module):
             if pair_labels is not None:
                 rel_loss = nn.functional.cross_entropy(rel, pair_labels)
                 out["relation_loss"] = rel_loss.detach()
-                loss = rel_loss if loss is None else loss + rel_loss
+                loss = relation_weight * rel_loss if loss is None else loss + relation_weight * rel_loss
         out["loss"] = loss
         return out
 

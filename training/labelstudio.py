@@ -60,7 +60,8 @@ def _load(path_or_obj) -> tuple[list, str]:
     if isinstance(obj, dict) and "data" in obj:
         obj = [obj]
     if not isinstance(obj, list):
-        raise DataError(f"{where}expected a JSON list of tasks (Label Studio's 'JSON' export), got {type(obj).__name__}")
+        raise DataError(f"{where}expected a JSON list of tasks (Label Studio's 'JSON' export), "
+                        f"got {type(obj).__name__}")
     return obj, where
 
 
@@ -96,7 +97,7 @@ def _task_to_record(task: dict, result: list, tid, where: str) -> dict:
     scores: dict = {}  # (start, end, label) -> score of its first region
     relations = []
     for k, r in enumerate(result):
-        kind = r.get("type", "")
+        kind = r.get("type") or ""
         if kind == "relation":
             relations.append(r)
         elif kind == "labels":
@@ -222,7 +223,8 @@ def export_labelstudio(records: list[dict], *, as_predictions: bool | None = Non
         meta = record.get("meta") or {}
         clash = {"text", "id"} & set(meta)
         if clash:
-            raise DataError(f"record {record.get('id', n)}: meta field(s) {sorted(clash)} would clash with data.text/id")
+            raise DataError(f"record {record.get('id', n)}: meta field(s) {sorted(clash)} "
+                            "would clash with data.text/id")
         data = {"text": record["text"], **({"id": record["id"]} if record.get("id") is not None else {}), **meta}
         result = _record_to_result(record)
         scored = [x.get("score") for x in record.get("entities", []) + record.get("relations", [])]

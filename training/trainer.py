@@ -1,0 +1,392 @@
+"""The training loop: seed -> data -> model -> optimizer -> loop -> eval -> checkpoint.
+
+One readable ``accelerate`` loop (mixed precision, gradient accumulation, clipping, linear
+warm-up and decay). Every epoch ends with a dev evaluation, a line in ``metrics.jsonl`` and an
+atomic checkpoint (``checkpoint/``, written beside and swapped in, so a kill never corrupts the
+previous one); the best epoch is kept in ``best/`` and becomes the output model at the end.
+``accelerate launch -m marsad.training.cli train ...`` runs the same loop on several processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from marsad.model.configuration import MarsadSettings
+from marsad.model.extractor import Extractor
+from marsad.model.modeling import MarsadModel, load_encoder
+
+from .augment import augment_records, load_city_names
+from .config import TrainConfig, check_data_files, config_to_dict
+from .data import build_dataset, collate, load_records
+from .evaluation import evaluate, format_report, headline
+
+__all__ = ["train", "TrainingError"]
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue; the message says why and what to do."""
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self):
+        return self.n
+
+
+def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log=print,
+          stop_after_epochs: int | None = None) -> dict:
+    """Train a model as ``config`` says, into ``output_dir``; return the final metrics.
+
+    ``stop_after_epochs`` ends the run after that many epochs in *this* call, as if it had been
+    killed right after a checkpoint (used to test ``resume``).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    out = Path(output_dir)
+    t = config.train
+    accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum)
+    main = accelerator.is_main_process
+    say = log if main else (lambda *a, **k: None)
+    ckpt = _find_checkpoint(out) if resume else None
+    if resume and ckpt is None:
+        raise TrainingError(f"{out}: no checkpoint to resume from; run without --resume to start afresh")
+    if not resume and (out / "checkpoint").exists():
+        raise TrainingError(f"{out} already holds a training run; use --resume to continue it, or another --output-dir")
+    set_seed(config.seed)
+
+    # --- data ------------------------------------------------------------------------------
+    check_data_files(config)
+    files = config.data_files()
+    records = {split: load_records(paths) for split, paths in files.items() if paths}
+    train_records = list(records["train"])
+    if config.augment.enabled and config.augment.copies > 0:
+        cities = load_city_names(config.resolve(config.augment.cities))
+        extra = augment_records(train_records, config.augment.copies, config.augment.p_replace, config.seed, cities)
+        say(f"augmentation: {len(extra)} sentences with swapped mentions ({len(cities)} city names)")
+        train_records += extra
+
+    # --- model and tokenizer ---------------------------------------------------------------
+    if ckpt is not None:
+        model, tokenizer = _load_model(ckpt / "model")
+        say(f"resuming from {ckpt}")
+    else:
+        model, tokenizer = _new_model(config, records["train"])
+    settings: MarsadSettings = model.settings
+    say(f"encoder: {config.model.encoder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
+
+    ds_train = build_dataset(train_records, tokenizer, settings)
+    sampler = EpochSampler(len(ds_train), config.seed)
+    loader = torch.utils.data.DataLoader(ds_train, batch_size=t.batch_size, sampler=sampler, num_workers=t.num_workers,
+                                         collate_fn=lambda rows: collate(rows, tokenizer.pad_token_id or 0))
+
+    # --- optimizer and schedule ------------------------------------------------------------
+    optimizer = torch.optim.AdamW(_param_groups(model, t.lr, t.head_lr or t.lr, t.weight_decay), lr=t.lr)
+    steps_per_epoch = math.ceil(len(loader) / t.grad_accum)
+    total = steps_per_epoch * t.epochs
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(t.warmup_ratio * total), total)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    state = {"epoch": 0, "global_step": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "elapsed": 0.0}
+    if ckpt is not None:
+        state = _load_training_state(ckpt, optimizer, scheduler)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "training_config.yaml").write_text(yaml.safe_dump(config_to_dict(config), allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    # --- the loop --------------------------------------------------------------------------
+    start = time.monotonic() - state["elapsed"]
+    epochs_here = 0
+    from tqdm.auto import tqdm
+
+    while state["epoch"] < t.epochs:
+        epoch = state["epoch"]
+        _set_epoch(loader, sampler, epoch)
+        model.train()
+        running, seen = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t.epochs}", disable=not main, leave=False, unit="batch")
+        timed_out = False
+        for batch in bar:
+            with accelerator.accumulate(model):
+                loss = model(**batch, relation_weight=t.relation_weight)["loss"]
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and t.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                state["global_step"] += 1
+            running += loss.item()
+            seen += 1
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+            if t.max_minutes is not None and time.monotonic() - start > 60 * t.max_minutes:
+                timed_out = True
+                break
+        state["epoch"] += 1
+        epochs_here += 1
+        state["elapsed"] = time.monotonic() - start
+
+        # evaluate on dev; keep the best; checkpoint
+        unwrapped = accelerator.unwrap_model(model)
+        dev = _evaluate(unwrapped, tokenizer, records["dev"], accelerator.device)
+        head = headline(dev)
+        score = (head["entity_f1"] + head["relation_f1"]) / 2
+        improved = score > state["best_score"]
+        if improved:
+            state.update(best_score=score, best_epoch=state["epoch"], bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        entry = {"epoch": state["epoch"], "step": state["global_step"], "train_loss": round(running / max(seen, 1), 5),
+                 "lr": scheduler.get_last_lr()[0], "dev": {k: round(v, 4) for k, v in head.items()},
+                 "elapsed_s": round(state["elapsed"], 1)}
+        say(f"epoch {state['epoch']}: loss {entry['train_loss']:.4f}, dev entity F1 {head['entity_f1']:.4f}, "
+            f"relation F1 {head['relation_f1']:.4f}" + (" (best)" if improved else ""))
+        if main:
+            with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+            if improved:
+                _atomic_dir(out / "best", lambda d: _save_model(unwrapped, tokenizer, d))
+            _atomic_dir(out / "checkpoint", lambda d: _save_checkpoint(unwrapped, tokenizer, optimizer, scheduler, state, d))
+        accelerator.wait_for_everyone()
+        if state["bad_epochs"] >= t.patience:
+            say(f"early stopping: no dev improvement for {t.patience} epochs")
+            break
+        if timed_out:
+            say(f"time budget of {t.max_minutes} minutes reached")
+            break
+        if stop_after_epochs is not None and epochs_here >= stop_after_epochs:
+            return {"stopped_after_epoch": state["epoch"]}
+
+    # --- the best model becomes the output --------------------------------------------------
+    best_model, tokenizer = _load_model(out / "best")
+    result = {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "train_sentences": len(train_records),
+              "train_minutes": round(state["elapsed"] / 60, 2)}
+    reports = {}
+    for split in ("dev", "test"):
+        if split in records:
+            reports[split] = _evaluate(best_model, tokenizer, records[split], accelerator.device)
+            result[split] = headline(reports[split])
+            result[f"{split}_full"] = {k: v for k, v in reports[split].items() if k != "entity_report"}
+    if main:
+        _save_model(best_model, tokenizer, out)
+        (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+        (out / "README.md").write_text(_model_card(config, result, reports), encoding="utf-8")
+        for split, rep in reports.items():
+            say(f"\n== {split} ==\n{format_report(rep)}")
+    accelerator.wait_for_everyone()
+    return result
+
+
+# --- pieces ------------------------------------------------------------------------------------
+def _new_model(config: TrainConfig, train_records: list[dict]):
+    m = config.model
+    settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden)
+    if m.encoder == "scratch":
+        from .scratch import build_scratch_encoder, train_wordpiece
+
+        texts = [r["text"] for r in train_records]
+        for extra in m.scratch.extra_texts:
+            path = config.resolve(extra)
+            if path.is_file():
+                texts += path.read_text(encoding="utf-8").splitlines()
+        tokenizer = train_wordpiece(texts, m.scratch.vocab_size)
+        encoder = build_scratch_encoder(m.scratch, tokenizer, m.dropout)
+    else:
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(m.encoder, use_fast=True)
+            encoder = load_encoder(m.encoder)
+        except OSError as e:
+            raise TrainingError(
+                f"cannot load the encoder {m.encoder!r}: {str(e).splitlines()[0]}. Give a local folder with "
+                "config.json, model.safetensors and tokenizer files, or a hub id on a machine that can reach the hub"
+            ) from None
+        if not getattr(tokenizer, "is_fast", False):
+            raise TrainingError(f"{m.encoder}: marsad needs a fast tokenizer (tokenizer.json) for exact word alignment")
+        for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if hasattr(encoder.config, attr):
+                setattr(encoder.config, attr, m.dropout)
+    if settings.max_length > getattr(encoder.config, "max_position_embeddings", settings.max_length):
+        settings.max_length = encoder.config.max_position_embeddings
+    return MarsadModel.from_encoder(encoder, settings), tokenizer
+
+
+def _param_groups(model, lr: float, head_lr: float, weight_decay: float):
+    groups = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        head = not name.startswith("encoder.")
+        decay = not (name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name or p.ndim < 2)
+        key = (head, decay)
+        groups.setdefault(key, {"params": [], "lr": head_lr if head else lr, "weight_decay": weight_decay if decay else 0.0})
+        groups[key]["params"].append(p)
+    return list(groups.values())
+
+
+def _set_epoch(loader, sampler, epoch: int) -> None:
+    sampler.set_epoch(epoch)
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+
+
+def _evaluate(model, tokenizer, records, device) -> dict:
+    was_training = model.training
+    ex = Extractor(model, tokenizer, device=str(device), precision="fp32")
+    result = evaluate(ex, records)
+    model.train(was_training)
+    return result
+
+
+def _save_model(model: MarsadModel, tokenizer, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(str(directory))
+
+
+def _load_model(directory: Path):
+    from transformers import AutoTokenizer
+
+    model = MarsadModel.from_pretrained(directory)
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
+    return model, tokenizer
+
+
+def _atomic_dir(target: Path, write) -> None:
+    """Write a folder beside ``target`` and swap it in, so ``target`` is always complete."""
+    tmp = target.with_name(target.name + ".tmp")
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    (tmp / "COMPLETE").write_text("ok")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _find_checkpoint(out: Path) -> Path | None:
+    """The last complete checkpoint (``checkpoint``, or ``checkpoint.old`` if a swap was cut short)."""
+    for name in ("checkpoint", "checkpoint.old"):
+        d = out / name
+        if (d / "COMPLETE").is_file():
+            return d
+    return None
+
+
+def _save_checkpoint(model, tokenizer, optimizer, scheduler, state: dict, d: Path) -> None:
+    """Everything to continue: weights, optimizer, schedule, RNG, counters. Tensors in
+    safetensors, the rest in JSON: a checkpoint never needs unpickling."""
+    from safetensors.torch import save_file
+
+    _save_model(model, tokenizer, d / "model")
+    opt = optimizer.state_dict()
+    tensors, meta = {}, {}
+    for pid, s in opt["state"].items():
+        for k, v in s.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                meta[f"{pid}.{k}"] = v
+    save_file(tensors or {"_": torch.zeros(1)}, str(d / "optimizer.safetensors"))
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            rng[f"cuda{i}"] = s
+    save_file(rng, str(d / "rng.safetensors"))
+    np_state = np.random.get_state()
+    doc = {
+        "optimizer": {"param_groups": opt["param_groups"], "scalars": meta},
+        "scheduler": scheduler.state_dict(),
+        "python_random": _jsonable(random.getstate()),
+        "numpy_random": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "state": state,
+    }
+    (d / "trainer_state.json").write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _load_training_state(d: Path, optimizer, scheduler) -> dict:
+    from safetensors.torch import load_file
+
+    doc = json.loads((d / "trainer_state.json").read_text(encoding="utf-8"))
+    tensors = load_file(str(d / "optimizer.safetensors"))
+    opt_state: dict = {}
+    for key, v in list(tensors.items()) + list(doc["optimizer"]["scalars"].items()):
+        if key == "_":
+            continue
+        pid, _, k = key.partition(".")
+        opt_state.setdefault(int(pid), {})[k] = v
+    optimizer.load_state_dict({"state": opt_state, "param_groups": doc["optimizer"]["param_groups"]})
+    scheduler.load_state_dict(doc["scheduler"])
+    rng = load_file(str(d / "rng.safetensors"))
+    torch.set_rng_state(rng["torch"])
+    if torch.cuda.is_available():
+        states = [rng[k] for k in sorted(rng) if k.startswith("cuda")]
+        if states:
+            torch.cuda.set_rng_state_all(states)
+    random.setstate(_tuplify(doc["python_random"]))
+    n = doc["numpy_random"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+    return doc["state"]
+
+
+def _jsonable(x):
+    return [_jsonable(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
+
+
+def _model_card(config: TrainConfig, result: dict, reports: dict) -> str:
+    lines = [
+        "---", "language: ar", "library_name: marsad", "pipeline_tag: token-classification",
+        "tags: [token-classification, ner, relation-extraction, arabic, conflict-news]", "---", "",
+        "# marsad conflict-news extractor", "",
+        "Tags ACTOR / LOCATION / CASUALTY spans (IOB2) and the relations between them (CONTROLS, ATTACKS, "
+        "WITHDRAWS_FROM, CASUALTY_IN, CAUSED_BY) in Arabic news, following the marsad annotation spec.", "",
+        f"- encoder: `{config.model.encoder}`",
+        f"- best epoch: {result['best_epoch']} of {result['epochs']}, {result['train_sentences']} training sentences, "
+        f"{result['train_minutes']} minutes", "",
+        "## Scores", "", "| split | entity F1 | relation F1 (end-to-end) | relation F1 (gold entities) |", "|---|---|---|---|",
+    ]
+    for split in ("dev", "test"):
+        if split in result:
+            h = result[split]
+            lines.append(f"| {split} | {h['entity_f1']:.4f} | {h['relation_f1']:.4f} | {h['relation_f1_gold_entities']:.4f} |")
+    for split, rep in reports.items():
+        lines += ["", f"### {split}", "", "```", format_report(rep), "```"]
+    lines += [
+        "", "## Use", "", "```python", "from marsad.model import Extractor", "",
+        'ex = Extractor.from_pretrained("path/to/this/folder")', 'ex.extract(["قتل ثلاثة مدنيين في قصف على حلب."])', "```", "",
+        "The folder is also a standard token-classification checkpoint: "
+        '`transformers.pipeline("token-classification", model=DIR)` tags entities (relations need marsad).', "",
+        "## Training config", "", "```yaml", yaml.safe_dump(config_to_dict(config), allow_unicode=True, sort_keys=False).rstrip(), "```", "",
+    ]
+    return "\n".join(lines)
