@@ -28,12 +28,13 @@ Approach
    number.
 5. **Status**: cue words (``_cue``) are either *events* (مقتل، قتل، مصرع، استشهاد، حتف، أصيب،
    إصابة ...) or *victim nouns* (قتيل، قتلى، شهيد، جريح، جرحى، مصابين ...). The nearest cue
-   wins, in this order (see :func:`_status`): an event on the left that governs the span (the
-   scan stops at another number, unless the span follows بينهم/منهم, whose victims inherit the
-   outer verb); the span's own nouns (killed wins when both appear: ``عشرات القتلى
-   والمصابين``); a victim noun on the left (``حصيلة القتلى إلى 20``); a cue on the right
-   (``لقوا حتفهم``), stopping at another number or a coordinated event (``وإصابة 30``); and
-   last any cue on the left.
+   wins, in this order (see :func:`_status`): the span's own nouns (killed wins when both
+   appear: ``عشرات القتلى والمصابين``); an event on the left that governs the span (the scan
+   stops at another number, unless the span follows بينهم/منهم, whose victims inherit the
+   outer verb) - it comes *before* the span's nouns when the span is partitive (``قتل | أحد
+   المصابين``، ``وفاة | ثلاثة من الجرحى``); a victim noun on the left (``حصيلة القتلى إلى
+   20``); a cue on the right (``لقوا حتفهم``), stopping at another number or a coordinated
+   event (``وإصابة 30``); and last any cue on the left.
 """
 
 from __future__ import annotations
@@ -289,8 +290,6 @@ class _Accumulator:
 class _Reading:
     value: int | None
     vague: bool
-    start: int
-    end: int
 
 
 def _read_number(tokens: list[str], i: int) -> _Reading | None:
@@ -299,7 +298,7 @@ def _read_number(tokens: list[str], i: int) -> _Reading | None:
     if first is None or first.kind == HALF:
         return None
     if first.kind in (VAGUE, SCALE_PLURAL):  # عشرات، آلاف (no multiplier before it)
-        return _Reading(None, True, i, i + 1)
+        return _Reading(None, True)
     acc = _Accumulator()
     acc.start(first)
     j = i + 1
@@ -311,7 +310,7 @@ def _read_number(tokens: list[str], i: int) -> _Reading | None:
         if num is None or not acc.feed(num):
             break
         j = k + 1
-    return _Reading(acc.value(), False, i, j)
+    return _Reading(acc.value(), False)
 
 
 def _first_number(tokens: list[str]) -> _Reading | None:
@@ -424,8 +423,10 @@ def _approximate(span: list[str], before: list[str], after: list[str]) -> bool:
 
 # --- Status cues ---------------------------------------------------------------------------
 # (prefixes, exact words) per status; nouns name the victims, events are verbs and masdars.
-_KILLED_NOUNS = (("قتيل", "قتلي", "شهيد", "شهداء", "جثث", "جثه", "جثمان", "جثامين", "ضحيت"),
-                 ("ضحيه", "ضحايا"))  # fmt: skip
+_KILLED_NOUNS = (
+    ("قتيل", "قتلي", "شهيد", "شهداء", "جثث", "جثه", "جثمان", "جثامين", "ضحيت"),
+    ("ضحيه", "ضحايا"),
+)  # fmt: skip
 _INJURED_NOUNS = (("جريح", "جرحي", "مصاب"), ())
 _KILLED_EVENTS = (
     ("مقتل", "قتل", "يقتل", "تقتل", "مصرع", "استشهد", "استشهاد", "حتف", "اغتيل", "اغتيال",
@@ -445,6 +446,8 @@ _CUE_TABLE: tuple[tuple[str, bool, tuple[tuple[str, ...], tuple[str, ...]]], ...
 _SUBSET_MARKERS: frozenset[str] = frozenset(
     {"بينهم", "بينهن", "بينها", "بينهما", "منهم", "منهن", "منها", "منهما"}
 )
+# A span opening with these (أحد المصابين) is partitive: a governing verb beats its noun.
+_PARTITIVE_HEADS: frozenset[str] = frozenset({"احد", "احدي", "احدهم", "احدهما", "احداهما"})
 
 
 @dataclass(frozen=True)
@@ -463,6 +466,13 @@ def _cue(token: str) -> _Cue | None:
     return None
 
 
+def _is_partitive(span: list[str]) -> bool:
+    """``أحد المصابين``، ``ثلاثة من الجرحى``: the noun names a group the victims come from."""
+    if "من" in span:
+        return True
+    return bool(span) and any(stem in _PARTITIVE_HEADS for stem, _, _ in _variants(span[0]))
+
+
 def _status(span: list[str], before: list[str], after: list[str]) -> str | None:
     """Killed / injured from the nearest cue; see the module docstring for the order."""
     subset = bool(before) and any(s in _SUBSET_MARKERS for s, _, _ in _variants(before[-1]))
@@ -476,11 +486,12 @@ def _status(span: list[str], before: list[str], after: list[str]) -> str | None:
                 return cue.status
         return None
 
-    if status := left(events_only=True, stop_at_numbers=not subset):
-        return status
     found = {cue.status for cue in map(_cue, span) if cue is not None}
-    if found:
-        return KILLED if KILLED in found else INJURED  # mixed: killed wins
+    own = (KILLED if KILLED in found else INJURED) if found else None  # mixed: killed wins
+    governing = left(events_only=True, stop_at_numbers=not subset)
+    first, second = (governing, own) if _is_partitive(span) else (own, governing)
+    if status := first or second:
+        return status
     if status := left(events_only=False, stop_at_numbers=not subset):
         return status
     for i, token in enumerate(after):

@@ -250,9 +250,12 @@ STATUS_CASES = [
     # the span's own noun beats a cue that belongs to an earlier count
     ("عشرات الجرحى", "سقط 20 قتيلا و", "", INJURED),
     ("20 قتيلا", "أصيب 3 جنود في هجوم أدى إلى سقوط", "", KILLED),
-    # a governing event beats the span's noun ("one of the wounded died")
+    # ... and beats a left event that governs another count
+    ("قتيلين", "أسفر القصف عن إصابة شخص وسقوط", "", KILLED),
+    # a partitive span ("one of the wounded died"): the governing event beats its noun
     ("أحد المصابين", "قتل", "", KILLED),
     ("أحد الجرحى", "استشهد", "", KILLED),
+    ("ثلاثة من الجرحى", "أعلن عن وفاة", "", KILLED),
     # a victim noun on the left names the toll
     ("20", "ارتفعت حصيلة القتلى إلى", "", KILLED),
     ("35 شخصا", "ارتفع عدد الجرحى إلى", "", INJURED),

@@ -35,6 +35,7 @@ class ScratchEncoder:
     intermediate_size: int = 1024
     max_position: int = 512
     extra_texts: list[str] = field(default_factory=list)  # more text files for the vocabulary
+    tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
 
 
 @dataclass

@@ -207,12 +207,19 @@ def _new_model(config: TrainConfig, train_records: list[dict]):
     if m.encoder == "scratch":
         from .scratch import build_scratch_encoder, train_wordpiece
 
-        texts = [r["text"] for r in train_records]
-        for extra in m.scratch.extra_texts:
-            path = config.resolve(extra)
-            if path.is_file():
+        if m.scratch.tokenizer:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(config.resolve(m.scratch.tokenizer)), use_fast=True)
+        else:
+            texts = [r["text"] for r in train_records]
+            for extra in m.scratch.extra_texts:
+                path = config.resolve(extra)
+                if not path.is_file():
+                    raise TrainingError(f"model.scratch.extra_texts names {path}, which does not exist")
                 texts += path.read_text(encoding="utf-8").splitlines()
-        tokenizer = train_wordpiece(texts, m.scratch.vocab_size)
+            tokenizer = train_wordpiece(texts, m.scratch.vocab_size)
+            tokenizer.model_max_length = m.scratch.max_position
         encoder = build_scratch_encoder(m.scratch, tokenizer, m.dropout)
     else:
         from transformers import AutoTokenizer

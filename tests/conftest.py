@@ -1,0 +1,92 @@
+"""Shared fixtures: tiny models trained once per session on a few seed sentences.
+
+Every model here is real (a from-scratch BERT with its own WordPiece vocabulary, trained by the
+same loop as the shipped configs); tests copy the saved folder when they need to change it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SEED_TXT = ROOT / "seeds" / "000_e7278219d2bbbc70.txt"
+SEED_JSONL = ROOT / "data" / "seed.jsonl"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_jsonl(records, path):
+    Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+def tiny_config(tmp: Path, train, dev=None, shared_tokenizer=False, **overrides):
+    """A small from-scratch config over the given records (written as JSONL into ``tmp``)."""
+    from marsad.training.config import _build, TrainConfig
+
+    write_jsonl(train, tmp / "train.jsonl")
+    write_jsonl(dev if dev is not None else train, tmp / "dev.jsonl")
+    data = {
+        "seed": 7,
+        "model": {"encoder": "scratch", "max_length": 128, "relation_hidden": 64, "dropout": 0.0,
+                  "scratch": {"vocab_size": 800, "hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128}},
+        "data": {"train": [str(tmp / "train.jsonl")], "dev": [str(tmp / "dev.jsonl")]},
+        "train": {"epochs": 60, "batch_size": 8, "lr": 4e-3, "warmup_ratio": 0.0, "patience": 100},
+    }
+    for key, value in overrides.items():
+        node = data
+        parts = key.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    if shared_tokenizer:  # runs to be compared share one vocabulary (WordPiece training breaks ties arbitrarily)
+        data["model"]["scratch"]["tokenizer"] = str(_tokenizer_for(train, tmp.parent / "tokenizer"))
+    config = _build(TrainConfig, data, "")
+    config.validate()
+    return config
+
+
+def _tokenizer_for(records, folder: Path) -> Path:
+    if not (folder / "tokenizer.json").exists():
+        from marsad.training.scratch import train_wordpiece
+
+        train_wordpiece([r["text"] for r in records], 800).save_pretrained(str(folder))
+    return folder
+
+
+def overfit_records():
+    """Seed sentences with every entity type and relation type, short enough to learn fast."""
+    records = read_jsonl(SEED_JSONL)
+    keep = [r for r in records if 0 < len(r["entities"]) and len(r["text"]) < 260][:8]
+    return keep
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """A tiny model overfit on a few seed sentences (saved folder)."""
+    from marsad.training.trainer import train
+
+    tmp = tmp_path_factory.mktemp("overfit")
+    config = tiny_config(tmp, overfit_records())
+    train(config, tmp / "model", log=lambda *a, **k: None)
+    return tmp / "model"
+
+
+@pytest.fixture
+def model_copy(trained_model, tmp_path) -> Path:
+    dst = tmp_path / "model"
+    shutil.copytree(trained_model, dst, ignore=shutil.ignore_patterns("checkpoint*", "best*"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def extractor(trained_model):
+    from marsad.model import Extractor
+
+    return Extractor.from_pretrained(trained_model, device="cpu", precision="fp32")
