@@ -95,7 +95,7 @@ def make_windows(
         windows.append(Window(sentence, start, end, [cls_id, *sub, sep_id], [first[w] - s_pos + 1 for w in range(start, end)]))
         if end >= n:
             return windows
-        start = max(start + 1, end - stride)
+        start = max(start + 1, end - min(stride, (end - start) // 2))  # overlap at most half a window
 
 
 def choose_windows(windows: list[Window], n_words: int) -> list[tuple[int, int]]:

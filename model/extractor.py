@@ -32,14 +32,14 @@ from .text import split_sentences, tokenize
 
 __all__ = ["Extractor", "PRECISIONS"]
 
-PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16", "onnx-int8", "onnx-fp32")
 
 
 class Extractor:
     """Entity, relation and casualty extraction with a trained marsad model."""
 
     def __init__(self, model: MarsadModel, tokenizer, device: str = "auto", precision: str = "auto",
-                 batch_tokens: int | None = None, batch_size: int | None = None):
+                 batch_tokens: int | None = None, batch_size: int | None = None, model_dir: str | Path | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = _resolve_device(device)
@@ -47,14 +47,19 @@ class Extractor:
             precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if self.device.type == "cuda" else "fp32"
         if precision in ("fp16", "bf16") and self.device.type != "cuda":
             raise ValueError(f"precision {precision} needs a CUDA GPU; on CPU use fp32 or int8")
-        if precision == "int8" and self.device.type != "cpu":
-            raise ValueError("precision int8 runs on the CPU; use --device cpu, or fp16/bf16 on a GPU")
+        if precision in ("int8", "onnx-int8", "onnx-fp32") and self.device.type != "cpu":
+            raise ValueError(f"precision {precision} runs on the CPU; use --device cpu, or fp16/bf16 on a GPU")
         self.precision = precision
         self.tokenizer = tokenizer
         self.settings = model.settings
         model = model.eval()
         if precision == "int8":
             model = _quantize_int8(model)
+        self._onnx = None  # an onnx_backend.OnnxEncoder standing in for model.encode
+        if precision.startswith("onnx-"):
+            from .onnx_backend import load_onnx_encoder
+
+            self._onnx = load_onnx_encoder(model, model_dir, variant=precision[len("onnx-"):])
         self.model = model.to(self.device)
         gpu = self.device.type == "cuda"
         self.batch_tokens = batch_tokens or (16384 if gpu else 1024)
@@ -76,6 +81,7 @@ class Extractor:
             raise ModelLoadError(f"{path}: the tokenizer files are missing or broken ({str(e).splitlines()[0]})") from None
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{path}: needs a fast tokenizer (tokenizer.json) for exact offsets")
+        kwargs.setdefault("model_dir", path)  # where an ONNX export is cached
         return cls(model, tokenizer, device=device, precision=precision, **kwargs)
 
     # --- public API ------------------------------------------------------------------------
@@ -208,7 +214,8 @@ class Extractor:
                 ids, mask, widx = (t.pin_memory().to(self.device, non_blocking=True) for t in (ids, mask, widx))
             with torch.autocast(self.device.type, dtype=_AUTOCAST.get(self.precision, torch.float32),
                                 enabled=self.precision in _AUTOCAST):
-                hidden = self.model.encode(ids, mask, torch.zeros_like(ids))  # (B, T, H)
+                encode = self._onnx or self.model.encode  # ONNX Runtime: numpy in and out, torch at the edges
+                hidden = encode(ids, mask, torch.zeros_like(ids))  # (B, T, H)
                 words = self.model.gather_words(hidden, widx)  # (B, W, H)
                 logits = self.model.classifier(words)  # (B, W, L)
             p = logits.float().softmax(-1).cpu()

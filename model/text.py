@@ -22,8 +22,9 @@ import regex
 
 __all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences"]
 
-# Letters (tatweel U+0640 is category Lm), decimal digits, combining marks, underscore.
-_TOKEN_RE = regex.compile(r"[\p{L}\p{Nd}\p{M}_]+|[^\s]", regex.V1)
+# Letters (tatweel U+0640 is category Lm), decimal digits, combining marks, underscore. "Space"
+# is what Python's str.isspace() calls space (that includes the separators U+001C-U+001F).
+_TOKEN_RE = regex.compile(r"[\p{L}\p{Nd}\p{M}_]+|[^\s\x1c-\x1f]", regex.V1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ _STRIP = str.maketrans("", "", _DIACRITICS + "\u0640")
 _DIGITS = str.maketrans({**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}})
 _PRESENTATION = re.compile("[\uFB50-\uFDFF\uFE70-\uFEFF]")
 _ELONGATION = re.compile(r"(\w)\1{2,}")
+# Unpaired UTF-16 surrogates (from JSON like "\ud800") are not encodable text: the sub-word
+# tokenizer rejects them, so they become U+FFFD (one code point for one, offsets unchanged).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def normalize_word(word: str) -> str:
@@ -60,12 +64,14 @@ def normalize_word(word: str) -> str:
 
     Presentation forms are decomposed (NFKC, only for those blocks), diacritics and tatweel
     dropped, Eastern digits mapped to ASCII, and letters repeated three times or more reduced
-    to two. The result may be empty (a word of tatweel alone); callers substitute the
-    tokenizer's unknown token then.
+    to two; unpaired surrogates become U+FFFD. The result may be empty (a word of tatweel
+    alone); callers substitute the tokenizer's unknown token then.
     """
     if _PRESENTATION.search(word):
         word = _PRESENTATION.sub(lambda m: unicodedata.normalize("NFKC", m.group()), word)
     word = word.translate(_STRIP).translate(_DIGITS)
+    if _SURROGATE.search(word):
+        word = _SURROGATE.sub("\ufffd", word)
     return _ELONGATION.sub(r"\1\1", word)
 
 

@@ -100,6 +100,8 @@ def cmd_evaluate(args) -> int:
 
     ex = Extractor.from_pretrained(args.model, device=args.device, precision=args.precision)
     gold = load_records([Path(p) for p in args.data], ex.entity_labels)
+    if not gold:
+        raise CLIError(f"{', '.join(args.data)}: no records to evaluate on (the files are empty)")
     result = evaluate(ex, gold, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -112,16 +114,17 @@ def cmd_evaluate(args) -> int:
 def _read_inputs(paths: list[str]):
     """Yield ``(id, text_or_error)`` for every input record, in order; bad lines yield an error
     string wrapped in a dict so they keep their place in the output."""
-    from .formats import DataError, read_text
+    from .formats import DataError, read_bytes, read_text
 
     for p in paths:
         if p == "-":
-            source, lines = "<stdin>", sys.stdin.read().splitlines()
-            yield from _jsonl_items(source, lines)
+            buf = getattr(sys.stdin, "buffer", None)
+            raw = buf.read() if buf is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+            yield from _jsonl_items("<stdin>", raw)
             continue
         path = Path(p)
         if path.suffix == ".jsonl":
-            yield from _jsonl_items(str(path), read_text(path).splitlines())
+            yield from _jsonl_items(str(path), read_bytes(path))
         elif path.suffix in (".txt", ".text", ""):
             text = read_text(path)
             if not text.strip():
@@ -132,18 +135,27 @@ def _read_inputs(paths: list[str]):
             raise DataError(f"{path}: unsupported input; give .jsonl ({{\"id\", \"text\"}} per line), .txt (one article) or -")
 
 
-def _jsonl_items(source: str, lines: list[str]):
-    for lineno, line in enumerate(lines, 1):
+def _jsonl_items(source: str, raw: bytes):
+    """Items of JSONL bytes: lines end at ``\\n`` only (a JSON string may hold U+2028 and other
+    line separators), and each line is decoded alone, so one bad line spoils only itself."""
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+        raw = raw[3:]
+    for lineno, bline in enumerate(raw.split(b"\n"), 1):
+        where = f"{source}:{lineno}"
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield where, {"error": f"{where}: invalid UTF-8 at byte {e.start + 1} of the line; re-save the file as UTF-8"}
+            continue
         if not line.strip():
             continue
-        where = f"{source}:{lineno}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            yield f"{source}:{lineno}", {"error": f"{where}: not valid JSON ({e.msg} at column {e.colno})"}
+            yield where, {"error": f"{where}: not valid JSON ({e.msg} at column {e.colno})"}
             continue
         if not isinstance(obj, dict):
-            yield f"{source}:{lineno}", {"error": f"{where}: expected a JSON object with \"text\""}
+            yield where, {"error": f"{where}: expected a JSON object with \"text\""}
             continue
         rid = obj.get("id", f"{Path(source).stem}-{lineno}")
         text = obj.get("text")
@@ -157,17 +169,28 @@ def _jsonl_items(source: str, lines: list[str]):
             yield rid, text
 
 
+def _dumps(obj) -> str:
+    """One JSON line, Arabic kept readable; unpaired surrogates (not encodable as UTF-8) escaped
+    as ``\\udXXX``, so the line is valid UTF-8 and reads back to the very same string."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True)
+    return line + "\n"
+
+
 def _format_record(rid, record: dict, fmt: str) -> str:
     from marsad.model.events import events_from_record
 
     if fmt == "jsonl":
-        return json.dumps({"id": rid, **record}, ensure_ascii=False) + "\n"
+        return _dumps({"id": rid, **record})
     if fmt == "events":
         if record.get("error"):
-            return json.dumps({"record_id": rid, "error": record["error"]}, ensure_ascii=False) + "\n"
+            return _dumps({"record_id": rid, "error": record["error"]})
         evs = events_from_record(record, rid)
         # one line per event; a record without events still gets a line, so resuming can count
-        return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in evs) or json.dumps({"record_id": rid, "events": 0}) + "\n"
+        return "".join(_dumps(e) for e in evs) or _dumps({"record_id": rid, "events": 0})
     if fmt == "conll":
         from marsad.model.tags import spans_to_tags
         from marsad.model.text import tokenize
@@ -179,7 +202,8 @@ def _format_record(rid, record: dict, fmt: str) -> str:
         tokens = tokenize(text)
         tags = spans_to_tags(tokens, [(e["start"], e["end"], e["label"]) for e in record["entities"]])
         lines += [f"{t.text}\t{tag}" for t, tag in zip(tokens, tags)]
-        return "\n".join(lines) + "\n\n"
+        # unpaired surrogates cannot be written as UTF-8: show them as \udXXX
+        return ("\n".join(lines) + "\n\n").encode("utf-8", "backslashreplace").decode("utf-8")
     raise ValueError(fmt)
 
 
@@ -194,13 +218,16 @@ def _done_ids(path: Path, fmt: str) -> list:
             f.truncate(len(keep))
     ids = []
     key = "id" if fmt == "jsonl" else "record_id"
-    for line in keep.decode("utf-8").splitlines():
+    for line in keep.decode("utf-8", "replace").split("\n"):
         try:
-            rid = json.loads(line).get(key)
+            obj = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if not ids or ids[-1] != rid or fmt == "jsonl":
-            ids.append(rid)
+        if not isinstance(obj, dict):
+            continue
+        # events: a record is one error line, one {"events": 0} line, or events numbered from 0
+        if fmt == "jsonl" or obj.get("event", 0) == 0:
+            ids.append(obj.get(key))
     return ids
 
 
@@ -259,7 +286,8 @@ def cmd_predict(args) -> int:
         from marsad.model.html import render_html
 
         recs = [{"id": rid, **rec} for _, rid, rec in ordered()]
-        out_path.write_text(render_html(recs, title=f"marsad: {', '.join(args.inputs)}"), encoding="utf-8")
+        out_path.write_text(render_html(recs, title=f"marsad: {', '.join(args.inputs)}"), encoding="utf-8",
+                            errors="xmlcharrefreplace")
     else:
         target = out_path if not dist else out_path.with_name(out_path.name + f".part{dist['rank']}")
         stream = open(target, "a" if args.resume else "w", encoding="utf-8") if target else sys.stdout
@@ -267,7 +295,7 @@ def cmd_predict(args) -> int:
             for k, rid, rec in ordered():
                 line = _format_record(rid, rec, fmt)
                 if dist:  # tag each line with its input position for the merge
-                    line = "".join(f"{k}\t{part}" for part in line.splitlines(keepends=True))
+                    line = "".join(f"{k}\t{part}\n" for part in line.split("\n")[:-1])
                 stream.write(line)
                 stream.flush()
         finally:
@@ -309,9 +337,9 @@ def _merge_parts(out_path: Path, dist: dict) -> None:
     rows = []
     for r in range(dist["world"]):
         part = out_path.with_name(out_path.name + f".part{r}")
-        for line in part.read_text(encoding="utf-8").splitlines(keepends=True):
+        for line in part.read_text(encoding="utf-8").split("\n")[:-1]:
             k, _, rest = line.partition("\t")
-            rows.append((int(k), rest))
+            rows.append((int(k), rest + "\n"))
         part.unlink()
         out_path.with_name(out_path.name + f".done{r}").unlink()
     rows.sort(key=lambda x: x[0])  # stable: an item's lines stay together in order
@@ -367,7 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `train CONFIG -o DIR key=value`: argparse leaves overrides given after an option unparsed
+    if extra and getattr(args, "command", None) == "train" and all("=" in x and not x.startswith("-") for x in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

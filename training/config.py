@@ -128,7 +128,7 @@ def _resolve(p: str, base: Path) -> Path:
 # --- building dataclasses from dicts, strictly ------------------------------------------------
 def _build(cls, data, where: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'the config'} must be a mapping of keys to values, got {type(data).__name__}")
+        raise ConfigError(f"'{where}' must be a mapping of keys to values, got {type(data).__name__}" if where else f"the config must be a mapping of keys to values, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():

@@ -31,12 +31,19 @@ def _stable(s: str) -> str:
     return hashlib.sha1(s.encode("utf-8")).hexdigest()
 
 
-def split_documents(records: list[dict], dev: float = 0.1, test: float = 0.1) -> dict[str, list[dict]]:
-    """Whole documents to each split, region by region, in a fixed pseudo-random order."""
+def split_documents(records: list[dict], dev: float = 0.1, test: float = 0.1, min_region: int = 40) -> dict[str, list[dict]]:
+    """Whole documents to each split, region by region, in a fixed pseudo-random order.
+
+    Regions with fewer than ``min_region`` sentences are pooled, so that a region of one or two
+    documents does not land wholly in dev or test.
+    """
+    sizes = Counter(r.get("meta", {}).get("region", "?") for r in records)
     by_region: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         meta = r.get("meta", {})
-        by_region[meta.get("region", "?")][meta.get("doc", r["id"])].append(r)
+        region = meta.get("region", "?")
+        group = region if sizes[region] >= min_region else "(small regions)"
+        by_region[group][meta.get("doc", r["id"])].append(r)
     out = {s: [] for s in SPLITS}
     for region in sorted(by_region):
         docs = sorted(by_region[region].items(), key=lambda kv: _stable(kv[0]))

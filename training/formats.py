@@ -8,6 +8,7 @@ model ``score`` fields) are carried along untouched.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from marsad.model.text import tokenize
 __all__ = [
     "DataError",
     "Problem",
+    "read_bytes",
     "read_text",
     "read_jsonl",
     "write_jsonl",
@@ -48,17 +50,23 @@ class Problem:
         return f"{self.where}{rid}: {self.message}"
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, with a clear error for missing, binary or mis-encoded files."""
+def read_bytes(path: str | Path) -> bytes:
+    """Read a file's bytes, with a clear error for a missing, unreadable or directory path."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a file")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+        raise DataError(f"{path}: cannot read ({e.strerror}); check the file's permissions") from None
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, with a clear error for missing, binary or mis-encoded files."""
+    path = Path(path)
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -76,7 +84,9 @@ def read_text(path: str | Path) -> str:
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict | None, str | None]]:
     """Yield ``(line_number, record, error)`` for each non-blank line; a bad line yields an error."""
     text = read_text(path)
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # records end at "\n" only: JSON strings may hold U+2028, U+0085, \x1c ... (str.splitlines
+    # would cut a record there)
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -118,6 +128,9 @@ def record_tags(record: dict) -> tuple[list, list[str]]:
 
 
 # --- validation ----------------------------------------------------------------------------
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def validate_record(record: dict, where: str = "<record>") -> list[Problem]:
     """Every problem of one record: fields, offsets, boundaries, overlaps, labels, relations."""
     rid = record.get("id") if isinstance(record.get("id"), (str, int)) else None
@@ -133,6 +146,11 @@ def validate_record(record: dict, where: str = "<record>") -> list[Problem]:
         return problems
     if not isinstance(text, str):
         bad(f'field "text" must be a string, got {type(text).__name__}')
+        return problems
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        bad(f'field "text" holds an unpaired surrogate (U+{ord(surrogate.group()):04X}) at character '
+            f"{surrogate.start()}, which is not valid Unicode; fix the text at its source")
         return problems
     entities = record.get("entities", [])
     relations = record.get("relations", [])

@@ -1,0 +1,41 @@
+"""Word -> sub-word alignment and windows (pure functions)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marsad.model.encoding import align_labels, choose_windows, make_windows
+
+
+def test_align_labels_first_subword_only():
+    #            CLS  w0  w0  w1  w2  w2  w2  SEP
+    word_ids = [None, 0, 0, 1, 2, 2, 2, None]
+    assert align_labels(word_ids, [5, 6, 7]) == [-100, 5, -100, 6, 7, -100, -100, -100]
+
+
+def test_align_labels_repeated_word_after_special():
+    assert align_labels([None, 0, None, 0], [3]) == [-100, 3, -100, -100]
+
+
+def test_single_window_when_it_fits():
+    [w] = make_windows(0, [10, 11, 12], [0, 2], max_length=8, stride=1, cls_id=1, sep_id=2)
+    assert w.input_ids == [1, 10, 11, 12, 2] and w.word_index == [1, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=60), st.integers(8, 20), st.integers(0, 5))
+def test_windows_cover_every_word_and_fit(pieces, max_length, stride):
+    first, ids = [], []
+    for n in pieces:
+        first.append(len(ids))
+        ids += [100 + len(first)] * n
+    windows = make_windows(0, ids, first, max_length, stride, 1, 2)
+    assert windows[0].word_start == 0 and windows[-1].word_end == len(first)
+    for a, b in zip(windows, windows[1:]):
+        assert b.word_start <= a.word_end and b.word_start > a.word_start  # overlapping, advancing
+    for w in windows:
+        assert len(w.input_ids) <= max_length
+        assert w.input_ids[0] == 1 and w.input_ids[-1] == 2
+        for j, word in enumerate(range(w.word_start, w.word_end)):
+            assert w.input_ids[w.word_index[j]] == 100 + word + 1  # points at that word's first sub-word
+    pick = choose_windows(windows, len(first))
+    assert all(k >= 0 for k, _ in pick)

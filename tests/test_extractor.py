@@ -1,0 +1,146 @@
+"""The Extractor: whole articles, offsets, windows, decorated text, casualty fields, events, HTML,
+and interoperability of the saved folder with transformers' pipeline."""
+
+import json
+
+import pytest
+
+from conftest import SEED_TXT, overfit_records
+from marsad.model import Extractor
+from marsad.model.events import events_from_record
+from marsad.model.html import render_html
+from marsad.model.tags import spans_to_tags
+from marsad.model.text import split_sentences, tokenize
+
+
+def key(ents, shift=0):
+    return [(e["start"] - shift, e["end"] - shift, e["label"]) for e in ents]
+
+
+def test_record_format(extractor):
+    text = overfit_records()[0]["text"]
+    [rec] = extractor.extract(text)
+    assert rec["text"] == text
+    for e in rec["entities"]:
+        assert text[e["start"]:e["end"]] == e["text"]
+        assert 0 < e["score"] <= 1 and e["label"] in ("ACTOR", "LOCATION", "CASUALTY")
+        if e["label"] == "CASUALTY":
+            assert {"count", "approximate", "status"} <= set(e)
+    spans_to_tags(tokenize(text), key(rec["entities"]))  # on token boundaries, no overlap
+    for r in rec["relations"]:
+        assert {"head", "tail", "label", "score"} <= set(r)
+        assert 0 <= r["head"] < len(rec["entities"]) and 0 <= r["tail"] < len(rec["entities"])
+
+
+def test_casualty_fields_on_the_seed(extractor):
+    [rec] = extractor.extract("وقتل عشرون مدنيا، بينهم خمسة أطفال، جراء قصف وغارات سورية وروسية على بلدات عدة في محيط مدينة حمص.")
+    cas = {e["text"]: e for e in rec["entities"] if e["label"] == "CASUALTY"}
+    assert cas["عشرون مدنيا"]["count"] == 20 and cas["عشرون مدنيا"]["status"] == "killed"
+    assert cas["خمسة أطفال"]["count"] == 5
+
+
+def test_whole_article_equals_its_sentences_one_by_one(extractor):
+    article = SEED_TXT.read_text(encoding="utf-8")
+    [whole] = extractor.extract(article)
+    spans = split_sentences(article)
+    parts = extractor.extract([article[s:e] for s, e in spans])
+    expected = [x for (s, _), rec in zip(spans, parts) for x in key(rec["entities"], -s)]
+    assert key(whole["entities"]) == expected
+    assert len(whole["entities"]) > 20
+    n_rel = sum(len(p["relations"]) for p in parts)
+    assert len(whole["relations"]) == n_rel
+
+
+def test_long_sentence_is_windowed(trained_model):
+    small = Extractor.from_pretrained(trained_model, device="cpu", precision="fp32")
+    small.settings.max_length = 40  # force several windows per sentence
+    big = Extractor.from_pretrained(trained_model, device="cpu", precision="fp32")
+    text = " ، ".join(r["text"].rstrip(".") for r in overfit_records()[:3])  # one long sentence
+    assert len(split_sentences(text)) == 1
+    [a] = small.extract(text)
+    [b] = big.extract(text)
+    for e in a["entities"]:
+        assert text[e["start"]:e["end"]] == e["text"]
+    # windows see less context (and this tiny model is overfit to whole sentences), so allow
+    # differences, but most entities must agree, including those past the first window
+    ka, kb = set(key(a["entities"])), set(key(b["entities"]))
+    assert len(ka & kb) >= 0.5 * len(kb)
+    assert max(e for _, e, _ in ka & kb) > len(text) * 0.7
+
+
+def test_decorated_text_gives_the_same_entities_with_original_offsets(extractor):
+    plain = overfit_records()[1]["text"]
+    decorated = "".join(ch + ("ـ" if ch == "ع" else "") + ("َ" if ch == "ت" else "") for ch in plain)
+    decorated = decorated.replace("0", "٠").replace("2", "٢")
+    [p] = extractor.extract(plain)
+    [d] = extractor.extract(decorated)
+    assert [(e["label"]) for e in p["entities"]] == [(e["label"]) for e in d["entities"]]
+    tp, td = tokenize(plain), tokenize(decorated)
+    assert len(tp) == len(td)
+    idx = lambda toks, e: ([t.start for t in toks].index(e["start"]), [t.end for t in toks].index(e["end"]))  # noqa: E731
+    assert [idx(tp, e) for e in p["entities"]] == [idx(td, e) for e in d["entities"]]
+    for e in d["entities"]:
+        assert decorated[e["start"]:e["end"]] == e["text"]
+
+
+def test_odd_inputs_give_records_not_exceptions(extractor):
+    texts = ["", "   ", "🔥🔥🔥", "hello world", "12345 !!!", "ا" * 20000, "\u200fحلب\u200e abc\x00\x07",
+             "ﻗﺼﻒ ﺣﻠﺐ", 42, None]
+    recs = extractor.extract(texts)
+    assert len(recs) == len(texts)
+    for t, r in zip(texts, recs):
+        if isinstance(t, str):
+            assert r["text"] == t and "error" not in r
+            for e in r["entities"]:
+                assert t[e["start"]:e["end"]] == e["text"]
+        else:
+            assert "error" in r and r["entities"] == []
+
+
+def test_int8_path_runs(trained_model):
+    ex = Extractor.from_pretrained(trained_model, device="cpu", precision="int8")
+    text = overfit_records()[0]["text"]
+    [rec] = ex.extract(text)
+    assert rec["text"] == text
+
+
+def test_bad_precision_and_device(trained_model):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Extractor.from_pretrained(trained_model, precision="fp8")
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        Extractor.from_pretrained(trained_model, device="cpu", precision="fp16")
+
+
+def test_events_view():
+    text = "قتل ثلاثة مدنيين في قصف على حلب. وسيطرت الفصائل على تلبيسة."
+    def ent(word, label, **kw):
+        s = text.index(word)
+        return {"start": s, "end": s + len(word), "label": label, "text": word, **kw}
+
+    rec = {"text": text, "entities": [
+        ent("ثلاثة مدنيين", "CASUALTY", count=3, status="killed", approximate=False),
+        ent("حلب", "LOCATION"), ent("الفصائل", "ACTOR"), ent("تلبيسة", "LOCATION")],
+        "relations": [{"head": 0, "tail": 1, "label": "CASUALTY_IN"}, {"head": 2, "tail": 3, "label": "CONTROLS"}]}
+    events = events_from_record(rec, "a1")
+    assert [ev["event_types"] for ev in events] == [["casualties"], ["territory_control"]]
+    assert events[0]["killed"] == 3 and events[0]["locations"] == ["حلب"]
+    assert events[1]["actors"] == ["الفصائل"] and events[1]["sentence"] == "وسيطرت الفصائل على تلبيسة."
+
+
+def test_html_is_rtl_and_escaped():
+    page = render_html([{"id": "<b>1</b>", "text": "<script>alert(1)</script> حلب",
+                         "entities": [{"start": 26, "end": 29, "label": "LOCATION", "text": "حلب"}], "relations": []}])
+    assert 'dir="rtl"' in page and 'lang="ar"' in page
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
+    assert '<mark class="LOCATION"' in page
+
+
+def test_saved_folder_loads_in_transformers_pipeline(trained_model):
+    from transformers import pipeline
+
+    tagger = pipeline("token-classification", model=str(trained_model), aggregation_strategy="simple", device="cpu")
+    text = overfit_records()[0]["text"]
+    out = tagger(text)
+    assert out and {o["entity_group"] for o in out} <= {"ACTOR", "LOCATION", "CASUALTY"}
+    config = json.loads((trained_model / "config.json").read_text())
+    assert "auto_map" not in config  # nothing that would need remote code

@@ -1,0 +1,150 @@
+"""The fast inference paths agree with fp32: torch int8, ONNX Runtime int8/fp32, GPU fp16/bf16.
+
+Speed is measured by ``bench/throughput.py``, not here; these tests check that the fast paths
+give the same entities as the fp32 reference on the overfit model, and that the ONNX export is
+cached beside the model and rebuilt when the weights change.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+import torch
+
+from conftest import SEED_TXT, overfit_records
+from marsad.model import Extractor
+
+
+def _entities(records):
+    return [{(e["start"], e["end"], e["label"]) for e in r["entities"]} for r in records]
+
+
+def agreement(reference, other) -> tuple[float, float]:
+    """(share of the reference's entities reproduced exactly, symmetric F1 between the two)."""
+    ref, got = _entities(reference), _entities(other)
+    same = sum(len(a & b) for a, b in zip(ref, got))
+    n_ref, n_got = sum(map(len, ref)), sum(map(len, got))
+    recall = same / n_ref if n_ref else 1.0
+    f1 = 2 * same / (n_ref + n_got) if n_ref + n_got else 1.0
+    return recall, f1
+
+
+@pytest.fixture(scope="module")
+def texts():
+    # the overfit sentences (the model knows them) and the seed article (it does not, so its
+    # predictions are less confident: a harder test of agreement)
+    return [r["text"] for r in overfit_records()] + [SEED_TXT.read_text(encoding="utf-8")]
+
+
+@pytest.fixture(scope="module")
+def reference(extractor, texts):
+    return extractor.extract(texts)
+
+
+@pytest.fixture(scope="module")
+def onnx_model(trained_model, tmp_path_factory):
+    """A private copy of the trained model, so ONNX files never land in the shared folder."""
+    pytest.importorskip("onnxruntime")
+    dst = tmp_path_factory.mktemp("onnx") / "model"
+    shutil.copytree(trained_model, dst, ignore=shutil.ignore_patterns("checkpoint*", "best*", "onnx"))
+    return dst
+
+
+def test_torch_int8_agrees_with_fp32(trained_model, texts, reference):
+    fast = Extractor.from_pretrained(trained_model, device="cpu", precision="int8")
+    recall, f1 = agreement(reference, fast.extract(texts))
+    assert sum(map(len, _entities(reference))) > 10
+    assert recall >= 0.9 and f1 >= 0.9, (recall, f1)
+
+
+@pytest.mark.parametrize("precision", ["onnx-int8", "onnx-fp32"])
+def test_onnx_agrees_with_fp32(onnx_model, texts, reference, precision):
+    fast = Extractor.from_pretrained(onnx_model, device="cpu", precision=precision)
+    got = fast.extract(texts)
+    recall, f1 = agreement(reference, got)
+    if precision == "onnx-fp32":  # the same arithmetic up to fusion: identical entities
+        assert (recall, f1) == (1.0, 1.0)
+    assert recall >= 0.9 and f1 >= 0.9, (recall, f1)
+    assert (onnx_model / "onnx" / f"encoder-{precision[5:]}.onnx").is_file()
+    # relations and casualty fields come through the same heads
+    assert [len(r["relations"]) for r in got] and all("text" in e for r in got for e in r["entities"])
+
+
+def test_onnx_hidden_states_close_to_torch(onnx_model, extractor):
+    from marsad.model.onnx_backend import load_onnx_encoder
+
+    enc = load_onnx_encoder(extractor.model, onnx_model, variant="fp32")
+    ids = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 14, 15, 3, 0, 0]])
+    mask = (torch.arange(6) < torch.tensor([[6], [4]])).long()
+    with torch.inference_mode():
+        want = extractor.model.encode(ids, mask, torch.zeros_like(ids))
+    got = enc(ids, mask, torch.zeros_like(ids))
+    assert got.shape == want.shape and got.dtype == torch.float32
+    real = mask.bool()
+    assert torch.allclose(got[real], want[real], atol=1e-4, rtol=1e-3)
+
+
+def test_onnx_cache_reused_and_rebuilt_when_weights_change(onnx_model, tmp_path, monkeypatch):
+    from marsad.model import MarsadModel, onnx_backend
+
+    shutil.copytree(onnx_model, tmp_path / "model")  # the ONNX cache travels with the folder
+    onnx_model = tmp_path / "model"
+    Extractor.from_pretrained(onnx_model, device="cpu", precision="onnx-int8")  # exported (or cached)
+    path = onnx_model / "onnx" / "encoder-int8.onnx"
+    before = path.stat().st_mtime_ns
+    calls = []
+    real_export = onnx_backend.export_encoder
+    monkeypatch.setattr(onnx_backend, "export_encoder", lambda *a, **k: calls.append(1) or real_export(*a, **k))
+
+    Extractor.from_pretrained(onnx_model, device="cpu", precision="onnx-int8")
+    assert calls == [] and path.stat().st_mtime_ns == before  # reused, not re-exported
+
+    model = MarsadModel.from_pretrained(onnx_model)  # "retrain": other weights, same folder
+    with torch.no_grad():
+        model.encoder.embeddings.word_embeddings.weight[5] += 0.5
+    model.save_pretrained(onnx_model)
+    ex = Extractor.from_pretrained(onnx_model, device="cpu", precision="onnx-int8")
+    assert calls == [1]
+    assert ex._onnx.metadata["marsad_weights_sha256"] == onnx_backend.weights_digest(onnx_model)
+    assert not [p for p in (onnx_model / "onnx").iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_onnx_read_only_folder_caches_in_user_cache(onnx_model, tmp_path, monkeypatch):
+    from marsad.model import onnx_backend
+
+    monkeypatch.setenv("MARSAD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_backend, "_writable", lambda folder: False)
+    folder = tmp_path / "ro"
+    shutil.copytree(onnx_model, folder, ignore=shutil.ignore_patterns("onnx"))
+    ex = Extractor.from_pretrained(folder, device="cpu", precision="onnx-fp32")
+    assert ex._onnx.path.is_relative_to(tmp_path / "cache") and not (folder / "onnx").exists()
+
+
+def test_onnx_missing_names_the_extra(trained_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"pip install marsad\[onnx\]"):
+        Extractor.from_pretrained(trained_model, device="cpu", precision="onnx-int8")
+
+
+def test_onnx_precisions_are_cpu_only(trained_model):
+    if not torch.cuda.is_available():
+        pytest.skip("the device check runs only where a GPU could be asked for")
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        Extractor.from_pretrained(trained_model, device="cuda", precision="onnx-int8")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_gpu_half_precision_agrees_with_fp32(trained_model, texts, precision):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    ref = Extractor.from_pretrained(trained_model, device="cuda", precision="fp32").extract(texts)
+    cpu = Extractor.from_pretrained(trained_model, device="cpu", precision="fp32").extract(texts)
+    got = Extractor.from_pretrained(trained_model, device="cuda", precision=precision).extract(texts)
+    assert agreement(cpu, ref)[1] >= 0.99  # CUDA fp32 (TF32 off by default) matches the CPU
+    recall, f1 = agreement(ref, got)
+    assert recall >= 0.9 and f1 >= 0.9, (recall, f1)
