@@ -63,11 +63,13 @@ class MentionPools:
                     loc.add(text)
                 elif e["label"] == "ACTOR" and " " in text:
                     act.add(text)  # multi-word forces only: single words are often adjectives or possessives
-        # bare forms: a mention that is a proclitic + another mention is not a name of its own
-        bare_loc = {m for m in loc if split_clitic(m, loc - {m})[0] == ""}
+        # bare forms: a mention that is a proclitic + another known name (from the corpus or the
+        # city list) is not a name of its own
+        cities = {c for c in (cities or []) if _NAME.match(c)}
+        bare_loc = {m for m in loc if split_clitic(m, (loc | cities) - {m})[0] == ""}
+        bare_loc |= {split_clitic(m, cities)[1] for m in loc} & cities
         bare_act = {m for m in act if split_clitic(m, act - {m})[0] == "" and (m.startswith("ال") or m[0] not in "وبلفك")}
         self.known = {"LOCATION": bare_loc, "ACTOR": bare_act}
-        cities = {c for c in (cities or []) if _NAME.match(c)}
         self.pools = {"LOCATION": sorted(bare_loc | cities), "ACTOR": sorted(bare_act)}
 
     def draw(self, label: str, rng: random.Random, avoid: str) -> str | None:

@@ -21,7 +21,7 @@ from marsad.model.text import tokenize
 from .formats import read_jsonl, write_jsonl
 from .markup import parse_markup
 
-__all__ = ["split_documents", "corpus_stats", "consistency_report", "test_overlap", "stats_markdown"]
+__all__ = ["split_documents", "corpus_stats", "consistency_report", "mention_overlap", "stats_markdown"]
 
 SPLITS = ("train", "dev", "test")
 BEGIN, END = "<!-- counts:begin -->", "<!-- counts:end -->"
@@ -131,7 +131,7 @@ def consistency_report(records: list[dict]) -> list[tuple[str, Counter]]:
     return sorted(mixed, key=lambda sc: -sum(sc[1].values()))
 
 
-def test_overlap(train: list[dict], test: list[dict]) -> float:
+def mention_overlap(train: list[dict], test: list[dict]) -> float:
     """Share of test entity mentions whose exact string also occurs as an entity in train."""
     seen = {(r["text"][e["start"]:e["end"]]) for r in train for e in r["entities"]}
     mentions = [r["text"][e["start"]:e["end"]] for r in test for e in r["entities"]]
@@ -177,8 +177,8 @@ def main(argv=None) -> int:
         return 0
     splits = load_splits(args.data)
     print(stats_markdown(corpus_stats(splits)))
-    print(f"\nshare of test entity mentions also seen in train: {test_overlap(splits['train'], splits['test']):.1%}")
-    print(f"share of dev entity mentions also seen in train: {test_overlap(splits['train'], splits['dev']):.1%}")
+    print(f"\nshare of test entity mentions also seen in train: {mention_overlap(splits['train'], splits['test']):.1%}")
+    print(f"share of dev entity mentions also seen in train: {mention_overlap(splits['train'], splits['dev']):.1%}")
     everything = [r for recs in splits.values() for r in recs]
     mixed = consistency_report(everything)
     print(f"\n{len(mixed)} strings labelled differently in different places:")

@@ -1,0 +1,437 @@
+"""CPU throughput and agreement of marsad's inference paths against the HF pipeline.
+
+    python bench/throughput.py --json                  # both sizes, ~10 min on 2 cores
+    python bench/throughput.py --quick                 # a 1-2 minute smoke run
+    python bench/throughput.py --sizes tiny --articles 20 --repeats 5
+
+Paths, all on the same articles, the same saved model folder and ``torch.set_num_threads(T)``:
+
+- ``pipeline``: ``transformers.pipeline("token-classification", model=DIR,
+  aggregation_strategy="simple", stride=128)``, one call per article (the baseline);
+- ``fp32``: ``Extractor`` in fp32 (today's CPU default: ``precision="auto"`` on a CPU);
+- ``int8``: ``Extractor`` with torch dynamic int8 quantisation;
+- ``onnx-int8`` / ``onnx-fp32``: ``Extractor`` with the encoder in ONNX Runtime
+  (``marsad.model.onnx_backend``; the export is cached beside the model and not timed).
+
+Repetitions are interleaved in one process (round r runs every path, in a rotating order) and
+the medians are reported; ``ratio_vs_pipeline`` is the median over rounds of the pipeline's time
+divided by the path's time in the same round, so slow drifts of a shared machine cancel.
+See ``bench/README.md`` for what every number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_ARTICLE = ROOT / "seeds" / "000_e7278219d2bbbc70.txt"
+FIGNEWS = ROOT.parent / "shared" / "data" / "fignews2024" / "FIGNEWS-2024-TEXT-IAA.tsv"
+CORPUS_TEST = ROOT / "data" / "corpus" / "test.jsonl"
+ALL_PATHS = ("pipeline", "fp32", "int8", "onnx-int8", "onnx-fp32")
+DEFAULT_PATH = "fp32"  # what precision="auto" picks on a CPU today
+BASE_SHAPE = {"vocab_size": 64000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+              "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2}
+POSTS_PER_ARTICLE = 6  # FIGNEWS posts are short: six make an article-sized text
+
+
+def say(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# --- articles ----------------------------------------------------------------------------------
+def fignews_articles() -> list[str]:
+    """FIGNEWS posts in Arabic (the original for Arabic posts, the Arabic MT otherwise), unique,
+    grouped into pseudo-articles. Read at run time, never copied into the repository."""
+    if not FIGNEWS.is_file():
+        return []
+    with open(FIGNEWS, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    posts = []
+    for r in rows:
+        text = (r.get("Text") if r.get("Source Language") == "Arabic" else r.get("Arabic MT")) or ""
+        text = " ".join(text.split())
+        if text and text not in posts:
+            posts.append(text)
+    return ["\n".join(posts[i : i + POSTS_PER_ARTICLE]) for i in range(0, len(posts), POSTS_PER_ARTICLE)]
+
+
+def corpus_articles() -> list[str]:
+    """``data/corpus/test.jsonl`` sentences, regrouped into their documents."""
+    if not CORPUS_TEST.is_file():
+        return []
+    docs: dict[str, list[str]] = {}
+    for line in CORPUS_TEST.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            docs.setdefault(str(r.get("meta", {}).get("doc", r.get("id"))), []).append(r["text"])
+    return [" ".join(v) for v in docs.values()]
+
+
+def load_articles(n: int | None) -> tuple[list[str], dict]:
+    """The seed article, then FIGNEWS and corpus pseudo-articles taken in turn."""
+    sources = [fignews_articles(), corpus_articles()]
+    articles = [SEED_ARTICLE.read_text(encoding="utf-8")]
+    picked = {"seed": 1, "fignews": 0, "corpus_test": 0}
+    i = 0
+    while (n is None or len(articles) < n) and any(i < len(s) for s in sources):
+        for name, src in zip(("fignews", "corpus_test"), sources):
+            if i < len(src) and (n is None or len(articles) < n):
+                articles.append(src[i])
+                picked[name] += 1
+        i += 1
+    return articles, picked
+
+
+# --- models ------------------------------------------------------------------------------------
+def ensure_tiny(folder: Path, train_missing: bool) -> Path | None:
+    if (folder / "model.safetensors").is_file():
+        return folder
+    if not train_missing:
+        say(f"[tiny] no trained model at {folder}: skipping the tiny size. Train one with "
+            f"`marsad train configs/tiny.yaml --output-dir {folder}`, or pass --train-missing")
+        return None
+    config = ROOT / "configs" / "tiny.yaml"
+    overrides = ["train.epochs=1"]
+    splits = ROOT / "data" / "corpus"
+    if not (splits / "train.jsonl").is_file():  # build the corpus splits in a temporary folder
+        tmp = Path(tempfile.mkdtemp(prefix="marsad-corpus-"))
+        (tmp / "corpus").mkdir()
+        os.symlink(splits / "src", tmp / "corpus" / "src")
+        subprocess.run([sys.executable, "-m", "marsad.training.corpus", "build", "--data", str(tmp)], check=True,
+                       stdout=subprocess.DEVNULL)
+        splits = tmp / "corpus"
+        overrides += [f"data.train=[{splits / 'train.jsonl'}, {ROOT / 'data' / 'seed.jsonl'}]",
+                      f"data.dev=[{splits / 'dev.jsonl'}]", f"data.test=[{splits / 'test.jsonl'}]"]
+    say(f"[tiny] training a quick model into {folder} (1 epoch)")
+    subprocess.run([sys.executable, "-m", "marsad.training.cli", "train", "--output-dir", str(folder), str(config),
+                    *overrides], check=True, stdout=sys.stderr)
+    return folder
+
+
+def ensure_base(folder: Path, tokenizer_from: Path | None) -> Path:
+    """A MarsadModel with AraBERT's shape and random weights (seeded, so the saved file, and with
+    it the ONNX cache, is the same on every build)."""
+    if (folder / "model.safetensors").is_file():
+        cfg = json.loads((folder / "config.json").read_text())
+        if all(cfg.get(k) == v for k, v in BASE_SHAPE.items()):
+            return folder
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from marsad.model.configuration import MarsadSettings
+    from marsad.model.modeling import MarsadModel
+
+    say(f"[base] building a random-weight model with AraBERT's shape in {folder}")
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(**BASE_SHAPE), add_pooling_layer=False)
+    model = MarsadModel.from_encoder(encoder, MarsadSettings(max_length=256, stride=32, relation_hidden=512))
+    model.save_pretrained(folder)
+    if tokenizer_from is not None and (tokenizer_from / "tokenizer.json").is_file():
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_from), use_fast=True)
+    else:  # no tiny model: a WordPiece learnt from the benchmark's own texts
+        from marsad.training.scratch import train_wordpiece
+
+        tok = train_wordpiece(load_articles(None)[0], 32000)
+    tok.model_max_length = BASE_SHAPE["max_position_embeddings"]  # the pipeline windows at 512, like AraBERT
+    tok.save_pretrained(str(folder))
+    return folder
+
+
+def non_embedding_params(model) -> int:
+    return sum(p.numel() for n, p in model.encoder.named_parameters() if not n.startswith("embeddings."))
+
+
+# --- measuring ---------------------------------------------------------------------------------
+def fp32_peak_flops(seconds: float = 2.0) -> float:
+    """Best FLOP/s of a 2048^3 fp32 torch.mm on this process's threads."""
+    import torch
+
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        torch.mm(a, b)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * n**3 / (time.perf_counter() - t))
+    return best
+
+
+def make_runner(path: str, folder: Path, shared_model=None):
+    """A function articles -> list of entity sets, with the model loaded (and exported) now."""
+    import torch
+
+    if path == "pipeline":
+        import transformers
+        from transformers import pipeline
+
+        transformers.logging.set_verbosity_error()
+        pipe = pipeline("token-classification", model=str(folder), aggregation_strategy="simple", stride=128,
+                        device="cpu")
+
+        def run(articles):
+            with torch.inference_mode():
+                return [{(e["start"], e["end"], e["entity_group"]) for e in pipe(a)} for a in articles]
+
+        return run
+    from transformers import AutoTokenizer
+
+    from marsad.model import Extractor, MarsadModel
+
+    model = shared_model if shared_model is not None else MarsadModel.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+    ex = Extractor(model, tok, device="cpu", precision=path, model_dir=folder)
+
+    def run(articles):
+        return [{(e["start"], e["end"], e["label"]) for e in r["entities"]} for r in ex.extract(articles)]
+
+    return run
+
+
+def agreement(reference: list[set], other: list[set]) -> dict:
+    same = sum(len(a & b) for a, b in zip(reference, other))
+    n_ref, n_got = sum(map(len, reference)), sum(map(len, other))
+    return {"recall": round(same / n_ref, 4) if n_ref else 1.0,
+            "f1": round(2 * same / (n_ref + n_got), 4) if n_ref + n_got else 1.0,
+            "fp32_entities": n_ref, "entities": n_got}
+
+
+def memory_child(args) -> None:
+    """Runs in a fresh process: load one path, extract once, print peak RSS (MiB)."""
+    import psutil
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import marsad.model.extractor  # noqa: F401  (imports counted in the baseline, not the path)
+    import transformers  # noqa: F401
+
+    if args.path.startswith("onnx"):
+        import onnxruntime  # noqa: F401
+    articles = json.loads(Path(args.articles_file).read_text(encoding="utf-8"))
+    before = psutil.Process().memory_info().rss
+    run = make_runner(args.path, Path(args.model))
+    loaded = psutil.Process().memory_info().rss
+    run(articles)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    mib = 1 << 20
+    print(json.dumps({"peak_rss_mb": round(peak / mib, 1), "load_rss_delta_mb": round((loaded - before) / mib, 1),
+                      "peak_rss_delta_mb": round((peak - before) / mib, 1)}))
+
+
+def measure_memory(path: str, folder: Path, articles: list[str], threads: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(articles, f, ensure_ascii=False)
+    try:
+        out = subprocess.run([sys.executable, __file__, "--memory-child", path, "--model", str(folder),
+                              "--articles-file", f.name, "--threads", str(threads)],
+                             capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        os.unlink(f.name)
+
+
+def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], repeats: int, threads: int,
+               peak_flops: float, memory_articles: int) -> dict:
+    import torch
+    from transformers import AutoTokenizer
+
+    from marsad.model import MarsadModel
+
+    tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+    n_tokens = sum(len(ids) for ids in tok(articles, add_special_tokens=False)["input_ids"])
+    model = MarsadModel.from_pretrained(folder)  # shared by the Extractor paths (int8 quantises a copy)
+    flops_per_token = 2 * non_embedding_params(model)
+    say(f"[{name}] {len(articles)} articles, {n_tokens} tokens, {flops_per_token / 1e6:.1f} MFLOP/token, paths {paths}")
+
+    runners, load_s, skipped = {}, {}, {}
+    for p in paths:
+        t = time.perf_counter()
+        try:
+            runners[p] = make_runner(p, folder, model)
+        except ImportError as e:  # onnxruntime missing
+            skipped[p] = str(e)
+            say(f"[{name}] skipping {p}: {e}")
+            continue
+        load_s[p] = round(time.perf_counter() - t, 2)
+        runners[p](articles[:2])  # warm-up (allocator, ORT arenas, first-call paths)
+    active = [p for p in paths if p in runners]
+
+    times = {p: [] for p in active}
+    outputs = {}
+    for r in range(repeats):
+        order = active[r % len(active):] + active[: r % len(active)]
+        for p in order:
+            t = time.perf_counter()
+            out = runners[p](articles)
+            times[p].append(time.perf_counter() - t)
+            outputs.setdefault(p, out)
+        say(f"[{name}] round {r + 1}/{repeats}: " + ", ".join(f"{p} {n_tokens / times[p][-1]:.0f} tok/s" for p in active))
+    del runners
+
+    res: dict = {"model": str(folder), "articles": len(articles), "tokens": n_tokens, "repeats": repeats,
+                 "flops_per_token": flops_per_token, "default_path": DEFAULT_PATH, "paths": {}}
+    for p in active:
+        med = statistics.median(times[p])
+        entry = {"tokens_per_s": round(n_tokens / med, 1), "articles_per_s": round(len(articles) / med, 3),
+                 "median_s": round(med, 3), "seconds": [round(x, 3) for x in times[p]], "load_s": load_s[p],
+                 "fraction_of_fp32_peak": round(n_tokens / med * flops_per_token / peak_flops, 3)}
+        if "pipeline" in times:
+            entry["ratio_vs_pipeline"] = round(statistics.median(a / b for a, b in zip(times["pipeline"], times[p])), 2)
+        if "fp32" in outputs and p != "fp32":
+            entry["agreement"] = agreement(outputs["fp32"], outputs[p])
+        res["paths"][p] = entry
+    if memory_articles:
+        for p in active:
+            say(f"[{name}] memory of {p} (fresh process)")
+            res["paths"][p]["memory"] = measure_memory(p, folder, articles[:memory_articles], threads)
+    if DEFAULT_PATH in res["paths"] and "ratio_vs_pipeline" in res["paths"][DEFAULT_PATH]:
+        res["ratio_vs_pipeline"] = res["paths"][DEFAULT_PATH]["ratio_vs_pipeline"]
+    fast = {p: e for p, e in res["paths"].items() if p != "pipeline"}
+    if fast:
+        res["fastest"] = max(fast, key=lambda p: fast[p]["tokens_per_s"])
+        ok = [p for p, e in fast.items() if p == "fp32" or e.get("agreement", {}).get("recall", 0) >= 0.99]
+        res["fastest_at_99pct_agreement"] = max(ok, key=lambda p: fast[p]["tokens_per_s"]) if ok else None
+    if skipped:
+        res["skipped"] = skipped
+    return res
+
+
+def machine_info(threads: int, peak: list[float]) -> dict:
+    import torch
+    import transformers
+
+    info = {"cpu": platform.processor() or platform.machine(), "logical_cpus": os.cpu_count(), "torch_threads": threads,
+            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "fp32_peak_gflops": round(max(peak) / 1e9, 1), "fp32_peak_gflops_each": [round(x / 1e9, 1) for x in peak]}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
+        flags = set(next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split())
+        info["isa"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16") if f in flags]
+    except (OSError, StopIteration):
+        pass
+    try:
+        import psutil
+
+        info["physical_cores"] = psutil.cpu_count(logical=False)
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    except ImportError:
+        pass
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress goes to stderr)")
+    ap.add_argument("--sizes", default="tiny,base", help="comma-separated: tiny, base")
+    ap.add_argument("--paths", default=",".join(ALL_PATHS), help=f"comma-separated subset of {','.join(ALL_PATHS)}")
+    ap.add_argument("--tiny-model", type=Path, default=ROOT / "runs" / "tiny", help="a trained offline-default model folder")
+    ap.add_argument("--base-model", type=Path, default=ROOT / "runs" / "bench-base",
+                    help="where the random-weight BERT-base-shaped model is built (and reused)")
+    ap.add_argument("--train-missing", action="store_true", help="train a quick tiny model if --tiny-model is missing")
+    ap.add_argument("--articles", type=int, default=None, help="articles per size (default 24; --quick 6)")
+    ap.add_argument("--tiny-articles", type=int, default=None, help="articles for the tiny size (default: 4x --articles)")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 3; --quick 1)")
+    ap.add_argument("--threads", type=int, default=None, help="torch (and ONNX Runtime) threads; default: torch's own")
+    ap.add_argument("--memory-articles", type=int, default=None,
+                    help="articles for the fresh-process memory runs (0 = skip memory; default 8, --quick 2)")
+    ap.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--articles-file", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    args.threads = args.threads or torch.get_num_threads()
+    if args.memory_child:
+        args.path = args.memory_child
+        memory_child(args)
+        return 0
+    torch.set_num_threads(args.threads)
+    n_articles = args.articles or (6 if args.quick else 24)
+    n_tiny = args.tiny_articles or 4 * n_articles
+    repeats = args.repeats or (1 if args.quick else 3)
+    mem_articles = args.memory_articles if args.memory_articles is not None else (2 if args.quick else 8)
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if bad := [p for p in paths if p not in ALL_PATHS] + [s for s in sizes if s not in ("tiny", "base")]:
+        ap.error(f"unknown path or size: {bad}")
+
+    peak = [fp32_peak_flops()]
+    say(f"fp32 matmul peak: {peak[0] / 1e9:.1f} GFLOP/s on {args.threads} threads")
+    out = {"sizes": {}, "machine": {}}
+    tiny = ensure_tiny(args.tiny_model, args.train_missing) if "tiny" in sizes or "base" in sizes else None
+    for size in sizes:
+        if size == "tiny":
+            if tiny is None:
+                out["sizes"]["tiny"] = {"skipped": f"no trained model at {args.tiny_model}"}
+                continue
+            folder, n = tiny, n_tiny
+        else:
+            folder, n = ensure_base(args.base_model, tiny), n_articles
+        articles, picked = load_articles(n)
+        res = bench_size(size, folder, paths, articles, repeats, args.threads, max(peak), mem_articles)
+        res["article_sources"] = picked
+        out["sizes"][size] = res
+        peak.append(fp32_peak_flops(1.0))
+    out["machine"] = machine_info(args.threads, peak)
+    out["notes"] = {
+        "tokens": "sub-word tokens of the article texts under the model's tokenizer (no specials), the same count for every path",
+        "ratio_vs_pipeline": "median over interleaved rounds of pipeline seconds / path seconds",
+        "agreement": "recall: share of the fp32 Extractor's (start, end, label) entities the path reproduces exactly; "
+                     "f1: symmetric (2*same / (n_fp32 + n_path)); pipeline decodes differently (no word normalisation, "
+                     "sub-word aggregation) so its number is informative only",
+        "memory": "fresh process per path: peak_rss_mb = ru_maxrss; peak_rss_delta_mb = ru_maxrss minus RSS after imports "
+                  "(weights + working memory); load_rss_delta_mb = RSS growth from loading the path",
+        "fraction_of_fp32_peak": "tokens/s x 2 x non-embedding encoder parameters / measured fp32 torch.mm FLOP/s",
+        "base_weights": "random (speed only; its agreement is a sanity number, the tiny model's is the meaningful one)",
+    }
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(format_table(out))
+    return 0
+
+
+def format_table(out: dict) -> str:
+    lines = []
+    for size, res in out["sizes"].items():
+        if "skipped" in res:
+            lines.append(f"{size}: skipped ({res['skipped']})")
+            continue
+        lines.append(f"\n{size}: {res['articles']} articles, {res['tokens']} tokens, {res['repeats']} rounds ({res['model']})")
+        lines.append(f"{'path':<10} {'tokens/s':>9} {'articles/s':>10} {'vs pipe':>8} {'agree':>7} {'F1':>7} {'peak MB':>8} {'of peak':>8}")
+        for p, e in res["paths"].items():
+            ag = e.get("agreement", {})
+            mem = e.get("memory", {}).get("peak_rss_delta_mb", "")
+            lines.append(f"{p:<10} {e['tokens_per_s']:>9.0f} {e['articles_per_s']:>10.2f} {e.get('ratio_vs_pipeline', ''):>8} "
+                         f"{ag.get('recall', ''):>7} {ag.get('f1', ''):>7} {mem:>8} {e['fraction_of_fp32_peak']:>8}")
+    m = out["machine"]
+    lines.append(f"\n{m.get('cpu')}, {m.get('torch_threads')} threads, fp32 peak {m.get('fp32_peak_gflops')} GFLOP/s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
