@@ -178,6 +178,7 @@ def make_runner(path: str, folder: Path, shared_model=None):
         from transformers import pipeline
 
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
         pipe = pipeline("token-classification", model=str(folder), aggregation_strategy="simple", stride=128,
                         device="cpu")
 
@@ -224,10 +225,19 @@ def memory_child(args) -> None:
     run = make_runner(args.path, Path(args.model))
     loaded = psutil.Process().memory_info().rss
     run(articles)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    peak = _vm_hwm()
     mib = 1 << 20
     print(json.dumps({"peak_rss_mb": round(peak / mib, 1), "load_rss_delta_mb": round((loaded - before) / mib, 1),
                       "peak_rss_delta_mb": round((peak - before) / mib, 1)}))
+
+
+def _vm_hwm() -> int:
+    """Peak RSS of this process in bytes: VmHWM (reset by exec, unlike ru_maxrss, which a child
+    inherits from the parent that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def measure_memory(path: str, folder: Path, articles: list[str], threads: int) -> dict:
@@ -251,6 +261,9 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
 
     from marsad.model import MarsadModel
 
+    import transformers
+
+    transformers.logging.set_verbosity_error()
     tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
     n_tokens = sum(len(ids) for ids in tok(articles, add_special_tokens=False)["input_ids"])
     model = MarsadModel.from_pretrained(folder)  # shared by the Extractor paths (int8 quantises a copy)
@@ -271,23 +284,29 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
     active = [p for p in paths if p in runners]
 
     times = {p: [] for p in active}
+    cpu = {p: [] for p in active}
     outputs = {}
+    load_before = os.getloadavg()[0]
     for r in range(repeats):
         order = active[r % len(active):] + active[: r % len(active)]
         for p in order:
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             out = runners[p](articles)
             times[p].append(time.perf_counter() - t)
+            cpu[p].append(time.process_time() - c)
             outputs.setdefault(p, out)
         say(f"[{name}] round {r + 1}/{repeats}: " + ", ".join(f"{p} {n_tokens / times[p][-1]:.0f} tok/s" for p in active))
     del runners
 
     res: dict = {"model": str(folder), "articles": len(articles), "tokens": n_tokens, "repeats": repeats,
+                 "load_average_during": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                  "flops_per_token": flops_per_token, "default_path": DEFAULT_PATH, "paths": {}}
     for p in active:
         med = statistics.median(times[p])
         entry = {"tokens_per_s": round(n_tokens / med, 1), "articles_per_s": round(len(articles) / med, 3),
                  "median_s": round(med, 3), "seconds": [round(x, 3) for x in times[p]], "load_s": load_s[p],
+                 "best_tokens_per_s": round(n_tokens / min(times[p]), 1),
+                 "tokens_per_cpu_s": round(n_tokens / statistics.median(cpu[p]), 1),
                  "fraction_of_fp32_peak": round(n_tokens / med * flops_per_token / peak_flops, 3)}
         if "pipeline" in times:
             entry["ratio_vs_pipeline"] = round(statistics.median(a / b for a, b in zip(times["pipeline"], times[p])), 2)
@@ -403,7 +422,7 @@ def main(argv=None) -> int:
         "agreement": "recall: share of the fp32 Extractor's (start, end, label) entities the path reproduces exactly; "
                      "f1: symmetric (2*same / (n_fp32 + n_path)); pipeline decodes differently (no word normalisation, "
                      "sub-word aggregation) so its number is informative only",
-        "memory": "fresh process per path: peak_rss_mb = ru_maxrss; peak_rss_delta_mb = ru_maxrss minus RSS after imports "
+        "memory": "fresh process per path (psutil RSS + /proc VmHWM): peak_rss_mb = peak RSS; peak_rss_delta_mb = peak minus RSS after imports "
                   "(weights + working memory); load_rss_delta_mb = RSS growth from loading the path",
         "fraction_of_fp32_peak": "tokens/s x 2 x non-embedding encoder parameters / measured fp32 torch.mm FLOP/s",
         "base_weights": "random (speed only; its agreement is a sanity number, the tiny model's is the meaningful one)",

@@ -70,12 +70,11 @@ def cmd_convert(args) -> int:
         for p in problems:
             print(p, file=sys.stderr)
         raise CLIError(f"{src}: {len(problems)} invalid record(s); nothing written (run `marsad validate {src}`)")
-    if fout == "jsonl":
-        write_jsonl(records, dst)
-    elif fout == "conll":
-        write_conll(records, dst)
-    else:
-        write_labelstudio(records, dst)
+    writers = {"jsonl": write_jsonl, "conll": write_conll, "label-studio": write_labelstudio}
+    try:
+        writers[fout](records, dst)
+    except OSError as e:
+        raise CLIError(f"{dst}: cannot write ({e.strerror}); check that its folder exists and is writable") from None
     print(f"{src} ({fin}) -> {dst} ({fout}): {len(records)} records")
     return EXIT_OK
 
@@ -290,7 +289,10 @@ def cmd_predict(args) -> int:
                             errors="xmlcharrefreplace")
     else:
         target = out_path if not dist else out_path.with_name(out_path.name + f".part{dist['rank']}")
-        stream = open(target, "a" if args.resume else "w", encoding="utf-8") if target else sys.stdout
+        try:
+            stream = open(target, "a" if args.resume else "w", encoding="utf-8") if target else sys.stdout
+        except OSError as e:
+            raise CLIError(f"{target}: cannot write ({e.strerror}); check that its folder exists and is writable") from None
         try:
             for k, rid, rec in ordered():
                 line = _format_record(rid, rec, fmt)

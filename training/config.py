@@ -25,6 +25,24 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class Pretrain:
+    """Masked-language-model pre-training of the from-scratch encoder on unlabelled text.
+
+    ``texts`` are plain text files (one text a line), CoNLL files (``token TAG`` lines, the
+    first column is read) or TSV files (columns whose header names Arabic text); missing files
+    are skipped with a warning, so a config can name ``../shared/data`` corpora.
+    """
+
+    texts: list[str] = field(default_factory=list)
+    steps: int = 0  # 0: no pre-training
+    max_minutes: float | None = None
+    batch_size: int = 32
+    max_length: int = 64
+    lr: float = 1e-3
+    mask_prob: float = 0.15
+
+
+@dataclass
 class ScratchEncoder:
     """A BERT built from scratch with its own WordPiece vocabulary (the offline default)."""
 
@@ -36,6 +54,7 @@ class ScratchEncoder:
     max_position: int = 512
     extra_texts: list[str] = field(default_factory=list)  # more text files for the vocabulary
     tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
+    pretrain: Pretrain = field(default_factory=Pretrain)
 
 
 @dataclass
@@ -79,6 +98,7 @@ class TrainSection:
     patience: int = 3  # early stopping: epochs without dev improvement
     max_minutes: float | None = None  # stop after this many minutes (the best checkpoint is kept)
     relation_weight: float = 1.0
+    token_dropout: float = 0.0  # share of input sub-words replaced by [MASK] while training (regularises)
     num_workers: int = 0
 
 
@@ -98,6 +118,8 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "grad_accum"):
             if getattr(t, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(t, key)}")
+        if not (0 <= t.token_dropout < 1):
+            raise ConfigError(f"train.token_dropout must be in [0, 1), got {t.token_dropout}")
         if not (0 <= t.warmup_ratio < 1):
             raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {t.warmup_ratio}")
         if t.lr <= 0:

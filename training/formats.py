@@ -110,14 +110,26 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return records
 
 
+def _write_atomic(path: Path, write) -> None:
+    """``write(file)`` into ``path.tmp``, then swap it in; a failure leaves no ``.tmp`` behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            write(f)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_jsonl(records: Iterable[dict], path: str | Path) -> None:
     """Write records as UTF-8 JSON Lines (Arabic kept readable), atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+
+    def write(f):
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+
+    _write_atomic(Path(path), write)
 
 
 def record_tags(record: dict) -> tuple[list, list[str]]:
@@ -254,11 +266,11 @@ def record_to_conll(record: dict) -> str:
 def write_conll(records: Iterable[dict], path: str | Path) -> None:
     """Write records as CoNLL; a ``# id = ...`` and ``# text = ...`` comment keeps them exact."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+
+    def write(f):
         for r in records:
             if "\n" in r["text"]:
-                raise DataError(f"record {r.get('id')}: CoNLL cannot hold a text with line breaks")
+                raise DataError(f"record {r.get('id')}: CoNLL cannot hold a text with line breaks; keep it as JSONL")
             if r.get("id") is not None:
                 f.write(f"# id = {r['id']}\n")
             f.write(f"# text = {r['text']}\n")
@@ -268,7 +280,8 @@ def write_conll(records: Iterable[dict], path: str | Path) -> None:
                 f.write(f"# meta = {json.dumps(r['meta'], ensure_ascii=False)}\n")
             body = record_to_conll(r)
             f.write(body + ("\n\n" if body else "\n"))
-    tmp.replace(path)
+
+    _write_atomic(path, write)
 
 
 def _iter_conll_blocks(text: str, path) -> Iterator[tuple[int, list[str], list[str]]]:

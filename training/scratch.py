@@ -65,3 +65,96 @@ def build_scratch_encoder(spec: ScratchEncoder, tokenizer, dropout: float = 0.1)
         pad_token_id=tokenizer.pad_token_id,
     )
     return BertModel(config, add_pooling_layer=False)
+
+
+# --- unlabelled text and masked-language-model pre-training -------------------------------
+def read_unlabelled(path) -> list[str]:
+    """Texts of a plain, CoNLL (``token TAG``) or TSV file; see :class:`~marsad.training.config.Pretrain`."""
+    import csv
+    import re
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix == ".tsv":
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+        if not rows:
+            return []
+        cols = [i for i, h in enumerate(rows[0]) if "arab" in h.lower()] or list(range(len(rows[0])))
+        arabic = re.compile("[\u0600-\u06ff]")
+        return [row[i] for row in rows[1:] for i in cols if i < len(row) and arabic.search(row[i])]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    tagged = sum(1 for ln in lines[:200] if re.match(r"^\S+\s+(O|[BI]-\S+)(\s|$)", ln))
+    if tagged < 0.5 * max(1, sum(1 for ln in lines[:200] if ln.strip())):
+        return [ln.strip() for ln in lines if ln.strip()]
+    texts, cur = [], []
+    for ln in lines:
+        parts = ln.split()
+        if not parts:
+            if cur:
+                texts.append(" ".join(cur))
+            cur = []
+        elif parts[0] != "$#$":  # Wojood's nested-layer joiner
+            cur.append(parts[0])
+            if len(cur) >= 60:
+                texts.append(" ".join(cur))
+                cur = []
+    if cur:
+        texts.append(" ".join(cur))
+    return texts
+
+
+def pretrain_mlm(encoder, tokenizer, texts: list[str], spec, seed: int, log=print):
+    """A few hundred steps of BERT's masked-LM objective; returns the (same) encoder, trained."""
+    import random
+    import time
+
+    import torch
+    from transformers import BertForMaskedLM, DataCollatorForLanguageModeling
+
+    from marsad.model.encoding import subword_words
+
+    mlm = BertForMaskedLM(encoder.config)
+    mlm.bert = encoder  # the encoder itself is trained; the LM head is thrown away afterwards
+    mlm.tie_weights()
+    words = [[t.text for t in tokenize(x)] for x in texts]
+    ids = [i for i, _ in subword_words(tokenizer, [w for w in words if w])]
+    chunks = []
+    budget = spec.max_length - 2
+    for seq in ids:
+        for k in range(0, len(seq), budget):
+            piece = seq[k : k + budget]
+            if len(piece) >= 4:
+                chunks.append([tokenizer.cls_token_id, *piece, tokenizer.sep_token_id])
+    if not chunks:
+        return encoder
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=spec.mask_prob)
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(mlm.parameters(), lr=spec.lr, weight_decay=0.01)
+    warm = max(1, spec.steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - s / spec.steps))
+    mlm.train()
+    start = time.monotonic()
+    order: list[int] = []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(spec.steps), desc="pre-training (MLM)", unit="step", leave=False)
+    loss_avg = None
+    for step in bar:
+        if len(order) < spec.batch_size:
+            order = list(range(len(chunks)))
+            rng.shuffle(order)
+        batch = collator([{"input_ids": chunks[order.pop()]} for _ in range(spec.batch_size)])
+        loss = mlm(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(mlm.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+        bar.set_postfix(loss=f"{loss_avg:.3f}")
+        if spec.max_minutes is not None and time.monotonic() - start > 60 * spec.max_minutes:
+            break
+    bar.close()
+    log(f"pre-training: {step + 1} MLM steps on {len(chunks)} chunks in {(time.monotonic() - start) / 60:.1f} min, loss {loss_avg:.3f}")
+    return mlm.bert

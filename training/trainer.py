@@ -91,7 +91,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         model, tokenizer = _load_model(ckpt / "model")
         say(f"resuming from {ckpt}")
     else:
-        model, tokenizer = _new_model(config, records["train"])
+        model, tokenizer = _new_model(config, records["train"], say)
     settings: MarsadSettings = model.settings
     say(f"encoder: {config.model.encoder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
 
@@ -129,6 +129,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t.epochs}", disable=not main, leave=False, unit="batch")
         timed_out = False
         for batch in bar:
+            if t.token_dropout > 0:
+                batch["input_ids"] = _mask_tokens(batch["input_ids"], batch["attention_mask"], t.token_dropout, tokenizer)
             with accelerator.accumulate(model):
                 loss = model(**batch, relation_weight=t.relation_weight)["loss"]
                 accelerator.backward(loss)
@@ -201,18 +203,19 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
 
 
 # --- pieces ------------------------------------------------------------------------------------
-def _new_model(config: TrainConfig, train_records: list[dict]):
+def _new_model(config: TrainConfig, train_records: list[dict], log=print):
     m = config.model
     settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden)
     if m.encoder == "scratch":
         from .scratch import build_scratch_encoder, train_wordpiece
 
+        unlabelled = _unlabelled_texts(config)
         if m.scratch.tokenizer:
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(config.resolve(m.scratch.tokenizer)), use_fast=True)
-        else:
-            texts = [r["text"] for r in train_records]
+        else:  # the vocabulary is learnt from every text the encoder will see
+            texts = [r["text"] for r in train_records] + unlabelled
             for extra in m.scratch.extra_texts:
                 path = config.resolve(extra)
                 if not path.is_file():
@@ -221,6 +224,11 @@ def _new_model(config: TrainConfig, train_records: list[dict]):
             tokenizer = train_wordpiece(texts, m.scratch.vocab_size)
             tokenizer.model_max_length = m.scratch.max_position
         encoder = build_scratch_encoder(m.scratch, tokenizer, m.dropout)
+        if m.scratch.pretrain.steps > 0:
+            from .scratch import pretrain_mlm
+
+            encoder = pretrain_mlm(encoder, tokenizer, [r["text"] for r in train_records] + unlabelled,
+                                   m.scratch.pretrain, config.seed, log=log)
     else:
         from transformers import AutoTokenizer
 
@@ -242,6 +250,24 @@ def _new_model(config: TrainConfig, train_records: list[dict]):
     return MarsadModel.from_encoder(encoder, settings), tokenizer
 
 
+def _unlabelled_texts(config: TrainConfig) -> list[str]:
+    from .scratch import read_unlabelled
+
+    texts = []
+    for name in config.model.scratch.pretrain.texts:
+        path = config.resolve(name)
+        if path.is_file():
+            texts += read_unlabelled(path)
+        elif path.is_dir():
+            for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".txt", ".tsv", ".conll")):
+                texts += read_unlabelled(f)
+        else:
+            import warnings
+
+            warnings.warn(f"model.scratch.pretrain.texts: {path} does not exist; skipped")
+    return texts
+
+
 def _param_groups(model, lr: float, head_lr: float, weight_decay: float):
     groups = {}
     for name, p in model.named_parameters():
@@ -253,6 +279,14 @@ def _param_groups(model, lr: float, head_lr: float, weight_decay: float):
         groups.setdefault(key, {"params": [], "lr": head_lr if head else lr, "weight_decay": weight_decay if decay else 0.0})
         groups[key]["params"].append(p)
     return list(groups.values())
+
+
+def _mask_tokens(ids: torch.Tensor, mask: torch.Tensor, p: float, tokenizer) -> torch.Tensor:
+    """Replace a share ``p`` of the real sub-words (not [CLS]/[SEP]/padding) with [MASK], so the
+    model learns to tag from context as well as from the word itself (unseen names)."""
+    special = (ids == tokenizer.cls_token_id) | (ids == tokenizer.sep_token_id) | (mask == 0)
+    drop = (torch.rand(ids.shape, device=ids.device) < p) & ~special
+    return ids.masked_fill(drop, tokenizer.mask_token_id)
 
 
 def _set_epoch(loader, sampler, epoch: int) -> None:
