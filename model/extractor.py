@@ -17,7 +17,6 @@ How a batch of texts is processed:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -323,4 +322,4 @@ def _progress(enabled: bool, total: int | None):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="text", desc="extract", disable=not os.isatty(2) and enabled == "tty")
+    return tqdm(total=total, unit="text", desc="extract")

@@ -138,7 +138,7 @@ def pretrain_mlm(encoder, tokenizer, texts: list[str], spec, seed: int, log=prin
     order: list[int] = []
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(spec.steps), desc="pre-training (MLM)", unit="step", leave=False)
+    bar = tqdm(range(spec.steps), desc="pre-training (MLM)", unit="step", leave=False, disable=None)  # None: only on a terminal
     loss_avg = None
     for step in bar:
         if len(order) < spec.batch_size:

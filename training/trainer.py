@@ -126,7 +126,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         _set_epoch(loader, sampler, epoch)
         model.train()
         running, seen = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t.epochs}", disable=not main, leave=False, unit="batch")
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t.epochs}", disable=None if main else True, leave=False, unit="batch")
         timed_out = False
         for batch in bar:
             if t.token_dropout > 0:
