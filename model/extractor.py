@@ -10,9 +10,9 @@ How a batch of texts is processed:
    windowed with overlap;
 3. windows are sorted by length and run in padded batches of about ``batch_tokens`` positions
    (little padding, ``torch.inference_mode``, autocast on GPU);
-4. each word takes its tag from the window where it sits furthest from an edge; tags become
-   spans (IOB2 repaired), type-compatible pairs of the sentence's entities go through the
-   relation head, and CASUALTY spans get ``count``/``approximate``/``status``.
+4. each word takes its label scores from the window where it sits furthest from an edge; the
+   best valid IOB2 sequence (Viterbi) gives the spans; type-compatible pairs of the sentence's
+   entities go through the relation head; CASUALTY spans get ``count``/``approximate``/``status``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .casualty import normalize_casualty
 from .encoding import Window, choose_windows, make_windows, subword_words
 from .modeling import MarsadModel, ModelLoadError
 from .schema import NO_RELATION
-from .tags import repair_iob2
+from .tags import viterbi_iob2
 from .text import split_sentences, tokenize
 
 __all__ = ["Extractor", "PRECISIONS"]
@@ -225,8 +225,9 @@ class Extractor:
         return states, probs
 
     def _decode_entities(self, sentence: str, tokens, probs: torch.Tensor) -> list[tuple[dict, tuple[int, int, int]]]:
-        score, best = probs.max(-1)
-        tags = repair_iob2([self.labels[i] for i in best.tolist()])
+        tags = viterbi_iob2(probs.clamp_min(1e-9).log(), self.labels)
+        label_index = {label: i for i, label in enumerate(self.labels)}
+        score = probs[torch.arange(len(tags)), torch.tensor([label_index[t] for t in tags])]
         spans = []
         for w, tag in enumerate(tags):
             if tag.startswith("B-"):

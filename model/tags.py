@@ -80,3 +80,44 @@ def tags_to_spans(tokens: Sequence[Token], tags: Sequence[str]) -> list[tuple[in
             s, _, label = spans[-1]
             spans[-1] = (s, tok.end, label)
     return spans
+
+
+def viterbi_iob2(scores, labels: Sequence[str]) -> list[str]:
+    """The best valid IOB2 sequence under per-token label ``scores`` (log-probabilities,
+    shape ``(n_tokens, n_labels)``, any nested sequence or tensor).
+
+    Unlike arg-max followed by :func:`repair_iob2`, this never cuts a span in two because one
+    inner token's ``I-X`` was slightly less likely than ``B-X``: it picks the highest-scoring
+    sequence in which every ``I-X`` continues an ``X`` span.
+    """
+    n_labels = len(labels)
+    rows = scores.tolist() if hasattr(scores, "tolist") else [list(r) for r in scores]
+    if not rows:
+        return []
+    types = [label[2:] if label != "O" else None for label in labels]
+    is_inside = [label.startswith("I-") for label in labels]
+    # allowed[p][c]: label c may follow label p
+    allowed = [[not is_inside[c] or types[p] == types[c] for c in range(n_labels)] for p in range(n_labels)]
+    neg = float("-inf")
+    best = [neg if is_inside[c] else rows[0][c] for c in range(n_labels)]
+    back: list[list[int]] = []
+    for row in rows[1:]:
+        nxt, ptr = [], []
+        for c in range(n_labels):
+            p_best, p_arg = neg, 0
+            for p in range(n_labels):
+                if allowed[p][c] and best[p] > p_best:
+                    p_best, p_arg = best[p], p
+            nxt.append(p_best + row[c])
+            ptr.append(p_arg)
+        best = nxt
+        back.append(ptr)
+    c = max(range(n_labels), key=lambda k: best[k])
+    path = [c]
+    for ptr in reversed(back):
+        c = ptr[c]
+        path.append(c)
+    return [labels[k] for k in reversed(path)]
+
+
+__all__ += ["viterbi_iob2"]

@@ -85,3 +85,26 @@ def test_repair_always_gives_valid_iob2(tags):
     fixed = repair_iob2(tags)
     assert iob2_errors(fixed) == []
     assert [t[2:] for t in fixed] == [t[2:] for t in tags]
+
+
+def test_viterbi_keeps_spans_whole():
+    import math
+
+    from marsad.model.tags import viterbi_iob2
+
+    labels = ["O", "B-ACTOR", "I-ACTOR"]
+    # arg-max would give O, I-ACTOR (invalid) -> repaired to B-ACTOR; Viterbi finds B, I
+    probs = [[0.2, 0.7, 0.1], [0.1, 0.45, 0.45 + 1e-3]]
+    assert viterbi_iob2([[math.log(p) for p in r] for r in probs], labels) == ["B-ACTOR", "I-ACTOR"]
+    assert viterbi_iob2([[0.0, -5, -5]], labels) == ["O"]
+    assert viterbi_iob2([], labels) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.floats(-20, 0), min_size=7, max_size=7), max_size=12))
+def test_viterbi_output_is_valid_iob2(rows):
+    from marsad.model.tags import viterbi_iob2
+
+    labels = ["O", "B-ACTOR", "I-ACTOR", "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"]
+    out = viterbi_iob2(rows, labels)
+    assert len(out) == len(rows) and iob2_errors(out) == []
