@@ -69,10 +69,12 @@ class Window:
     word_end: int
     input_ids: list[int]  # with [CLS] ... [SEP]
     word_index: list[int]  # position of each word's first sub-word in input_ids
+    token_type_ids: list[int] | None = None  # per position; 1 marks gazetteer words (see gazetteer.py)
 
 
 def make_windows(
-    sentence: int, ids: list[int], first: list[int], max_length: int, stride: int, cls_id: int, sep_id: int
+    sentence: int, ids: list[int], first: list[int], max_length: int, stride: int, cls_id: int, sep_id: int,
+    word_types: list[int] | None = None,
 ) -> list[Window]:
     """Cut a sentence's sub-words into windows of at most ``max_length`` positions.
 
@@ -82,8 +84,12 @@ def make_windows(
     n = len(first)
     budget = max_length - 2
     bounds = first + [len(ids)]
+    types = None
+    if word_types is not None:  # every sub-word takes its word's type
+        types = [word_types[w] for w in range(n) for _ in range(bounds[w + 1] - bounds[w])]
     if len(ids) <= budget:
-        return [Window(sentence, 0, n, [cls_id, *ids, sep_id], [f + 1 for f in first])]
+        tt = None if types is None else [0, *types, 0]
+        return [Window(sentence, 0, n, [cls_id, *ids, sep_id], [f + 1 for f in first], tt)]
     windows = []
     start = 0
     while True:
@@ -91,8 +97,10 @@ def make_windows(
         while end < n and bounds[end + 1] - bounds[start] <= budget:
             end += 1
         s_pos, e_pos = bounds[start], bounds[end]
-        sub = ids[s_pos : min(e_pos, s_pos + budget)]  # a single huge word is cut to fit
-        windows.append(Window(sentence, start, end, [cls_id, *sub, sep_id], [first[w] - s_pos + 1 for w in range(start, end)]))
+        cut = min(e_pos, s_pos + budget)  # a single huge word is cut to fit
+        tt = None if types is None else [0, *types[s_pos:cut], 0]
+        windows.append(Window(sentence, start, end, [cls_id, *ids[s_pos:cut], sep_id],
+                              [first[w] - s_pos + 1 for w in range(start, end)], tt))
         if end >= n:
             return windows
         start = max(start + 1, end - min(stride, (end - start) // 2))  # overlap at most half a window

@@ -38,7 +38,8 @@ class Extractor:
     """Entity, relation and casualty extraction with a trained marsad model."""
 
     def __init__(self, model: MarsadModel, tokenizer, device: str = "auto", precision: str = "auto",
-                 batch_tokens: int | None = None, batch_size: int | None = None, model_dir: str | Path | None = None):
+                 batch_tokens: int | None = None, batch_size: int | None = None, model_dir: str | Path | None = None,
+                 gazetteer=None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = _resolve_device(device)
@@ -51,6 +52,9 @@ class Extractor:
         self.precision = precision
         self.tokenizer = tokenizer
         self.settings = model.settings
+        if self.settings.gazetteer and gazetteer is None:
+            raise ModelLoadError("this model reads place-name gazetteer features; pass its Gazetteer (gazetteer.txt)")
+        self.gazetteer = gazetteer if self.settings.gazetteer else None
         model = model.eval()
         if precision == "int8":
             model = _quantize_int8(model)
@@ -74,6 +78,14 @@ class Extractor:
         from transformers import AutoTokenizer
 
         model = MarsadModel.from_pretrained(path)
+        gazetteer = None
+        if model.settings.gazetteer:
+            from .gazetteer import GAZETTEER_NAME, Gazetteer
+
+            if not (Path(path) / GAZETTEER_NAME).is_file():
+                raise ModelLoadError(f"{path}: {GAZETTEER_NAME} is missing; the folder is incomplete")
+            gazetteer = Gazetteer.load(path)
+        kwargs.setdefault("gazetteer", gazetteer)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True, trust_remote_code=False)
         except (OSError, ValueError, TypeError) as e:
@@ -162,7 +174,8 @@ class Extractor:
         windows: list[Window] = []
         owned: list[list[int]] = []
         for i, (ids, first) in enumerate(encoded):
-            ws = make_windows(i, ids, first, self.settings.max_length, self.settings.stride, cls_id, sep_id) if first else []
+            types = self.gazetteer.flags([t.text for t in tokens[i]]) if self.gazetteer else None
+            ws = make_windows(i, ids, first, self.settings.max_length, self.settings.stride, cls_id, sep_id, types) if first else []
             owned.append(list(range(len(windows), len(windows) + len(ws))))
             windows += ws
         states, probs = self._run_windows(windows)
@@ -204,17 +217,20 @@ class Extractor:
             ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             widx = torch.full((len(batch), n_words), -1, dtype=torch.long)
+            types = torch.zeros((len(batch), width), dtype=torch.long)
             for r, k in enumerate(batch):
                 w = windows[k]
                 ids[r, : len(w.input_ids)] = torch.tensor(w.input_ids)
                 mask[r, : len(w.input_ids)] = 1
                 widx[r, : len(w.word_index)] = torch.tensor(w.word_index)
+                if w.token_type_ids is not None:
+                    types[r, : len(w.token_type_ids)] = torch.tensor(w.token_type_ids)
             if gpu:
-                ids, mask, widx = (t.pin_memory().to(self.device, non_blocking=True) for t in (ids, mask, widx))
+                ids, mask, widx, types = (t.pin_memory().to(self.device, non_blocking=True) for t in (ids, mask, widx, types))
             with torch.autocast(self.device.type, dtype=_AUTOCAST.get(self.precision, torch.float32),
                                 enabled=self.precision in _AUTOCAST):
                 encode = self._onnx or self.model.encode  # ONNX Runtime: numpy in and out, torch at the edges
-                hidden = encode(ids, mask, torch.zeros_like(ids))  # (B, T, H)
+                hidden = encode(ids, mask, types)  # (B, T, H)
                 words = self.model.gather_words(hidden, widx)  # (B, W, H)
                 logits = self.model.classifier(words)  # (B, W, L)
             p = logits.float().softmax(-1).cpu()

@@ -38,8 +38,10 @@ __all__ = ["OnnxEncoder", "OnnxUnavailable", "load_onnx_encoder", "export_encode
 ONNX_VARIANTS = ("int8", "fp32")
 # bump when the export recipe changes, so caches made by an older recipe are rebuilt
 EXPORT_VERSION = "1"
-# int8 settings; reduce_range (7-bit weights) guards against u8*s8 saturation on CPUs without VNNI
-INT8_OPTIONS = {"per_channel": False, "reduce_range": False}
+# int8 settings. reduce_range (7-bit weights) guards against u8*s8 saturation in the AVX2
+# kernels of CPUs without VNNI (torch's fbgemm default does the same); measured on the trained
+# tiny model it costs no agreement and no speed (bench/README.md)
+INT8_OPTIONS = {"per_channel": False, "reduce_range": True}
 _BERT_LIKE = {"bert", "roberta", "xlm-roberta", "electra", "camembert", "distilbert"}
 _INSTALL = "pip install marsad[onnx]"
 
@@ -68,9 +70,9 @@ class OnnxEncoder:
 
         self.path = Path(path)
         opts = ort.SessionOptions()
-        # one thread per physical core; torch's default is the same, and following
-        # torch.set_num_threads keeps a process's paths comparable
-        opts.intra_op_num_threads = threads or torch.get_num_threads() or physical_cores()
+        # torch's thread count: one per physical core by default, and following
+        # torch.set_num_threads keeps the torch and ONNX paths of a process comparable
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -85,15 +87,6 @@ class OnnxEncoder:
         feed = {k: np.ascontiguousarray(feed[k].detach().cpu().numpy().astype(np.int64, copy=False)) for k in self.inputs}
         (hidden,) = self.session.run(["last_hidden_state"], feed)
         return torch.from_numpy(hidden)
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:
-        return os.cpu_count() or 1
 
 
 def weights_digest(model_dir: str | Path | None, model=None) -> str:
@@ -206,11 +199,20 @@ def export_encoder(model, path: str | Path, variant: str = "int8", metadata: dic
     """Export ``model.encoder`` to ``path`` (fused, then int8-quantised for ``variant="int8"``),
     atomically: the file appears complete or not at all."""
     _require()
+    import logging
     import warnings
 
     import onnx
 
-    path = Path(path)
+    quiet = logging.root.manager.disable  # ORT's fusion and quantisation advice goes to logging
+    logging.disable(logging.WARNING)
+    try:
+        return _export(model, Path(path), variant, metadata, opset, onnx, warnings)
+    finally:
+        logging.disable(quiet)
+
+
+def _export(model, path: Path, variant, metadata, opset, onnx, warnings) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     config = model.encoder.config
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:

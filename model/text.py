@@ -67,9 +67,12 @@ def normalize_word(word: str) -> str:
     to two; unpaired surrogates become U+FFFD. The result may be empty (a word of tatweel
     alone); callers substitute the tokenizer's unknown token then.
     """
-    if _PRESENTATION.search(word):
+    presentation = _PRESENTATION.search(word) is not None
+    if presentation:
         word = _PRESENTATION.sub(lambda m: unicodedata.normalize("NFKC", m.group()), word)
     word = word.translate(_STRIP).translate(_DIGITS)
+    if presentation:  # isolated-form harakat decompose to space + mark: no stray spaces
+        word = " ".join(word.split())
     if _SURROGATE.search(word):
         word = _SURROGATE.sub("\ufffd", word)
     return _ELONGATION.sub(r"\1\1", word)

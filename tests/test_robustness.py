@@ -53,6 +53,13 @@ def cli(capsys, monkeypatch):
     return run
 
 
+def lines_of(path: Path) -> list[str]:
+    """The lines of a JSONL output file: split at "\\n" only, as a text may hold U+2028 and friends."""
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    return text.split("\n")[:-1]
+
+
 def one_line_error(err: str, command: str) -> str:
     """The error message of a failed command: exactly one line, ``marsad CMD: error: ...``."""
     lines = [line for line in err.splitlines() if line.strip()]
@@ -92,10 +99,10 @@ def _junk_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     files["directory"] = (p, f"{p}: is a directory")
     p = tmp / "latin1.jsonl"
     p.write_bytes('{"id": "a", "text": "ok"}\n{"id": "b", "text": "caf\xe9"}\n'.encode("latin-1"))
-    files["invalid utf-8"] = (p, f"{p}:2: invalid UTF-8 at byte 42 (column 17); re-save the file as UTF-8")
+    files["invalid utf-8"] = (p, f"{p}:2: invalid UTF-8 at byte 50 (column 25); re-save the file as UTF-8")
     p = tmp / "junk.jsonl"
     p.write_bytes(bytes(range(256)) * 4)
-    files["binary junk"] = (p, f"{p}:1: ")
+    files["binary junk"] = (p, f"{p}:2: invalid UTF-8 at byte 128")
     return files
 
 
@@ -196,7 +203,7 @@ def _mixed_jsonl(path: Path) -> list[tuple[object, str | None]]:
         (json.dumps({"id": "space-text", "text": " \n\t"}), "space-text", '"text" is empty'),
         ("[1, 2, 3]", f"{path}:9", "expected a JSON object"),
         ('"just a string"', f"{path}:10", "expected a JSON object"),
-        (b'{"id": "latin1", "text": "caf\xe9"}', f"{path}:11", "invalid UTF-8 at byte 30 of the line"),
+        (b'{"id": "latin1", "text": "caf\xe9"}', f"{path}:11", "invalid UTF-8 at column 30; re-save the file as UTF-8"),
         (json.dumps({"text": GOOD}, ensure_ascii=False), f"{path.stem}-12", None),
         # a raw U+2028 / U+0085 / \x1c inside a JSON string is valid JSON: not a line break
         (json.dumps({"id": "separators", "text": "قتل ثلاثة\u2028في حلب\x85 و\x1cهنا"}, ensure_ascii=False), "separators", None),
@@ -215,7 +222,7 @@ def test_predict_bad_records_keep_their_place(cli, trained_model, tmp_path, fmt)
     code, _, err = cli("predict", "-m", trained_model, src, "-o", out_file, "-f", fmt, "-q")
     n_bad = sum(1 for _, e in expected if e)
     assert code == 1 and f"{n_bad} of {len(expected)} input record(s) failed" in err
-    rows = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in lines_of(out_file)]
     if fmt == "jsonl":
         assert len(rows) == len(expected)  # one output line per input record, always
         for row, (rid, error) in zip(rows, expected):
@@ -353,7 +360,7 @@ def test_decorated_arabic_gives_the_same_entities(extractor):
     pt, ft = tokenize(plain), tokenize(fancy)
     assert len(pt) == len(ft)
     assert [normalize_word(t.text) for t in ft] == [normalize_word(t.text) for t in pt]
-    [p], [f] = extractor.extract([plain, fancy])
+    p, f = extractor.extract([plain, fancy])
     check_record(f, fancy)
 
     def by_token(rec, tokens):
@@ -366,7 +373,8 @@ def test_decorated_arabic_gives_the_same_entities(extractor):
     assert [(r["head"], r["tail"], r["label"]) for r in f["relations"]] == [(r["head"], r["tail"], r["label"]) for r in p["relations"]]
     for e in f["entities"]:  # offsets into the decorated original
         assert fancy[e["start"]:e["end"]] == e["text"]
-        assert any("\u064b" <= c <= "\u0652" or c == "\u0670" for c in e["text"])
+        if any("\u0621" <= c <= "\u064a" for c in e["text"]):
+            assert any("\u064b" <= c <= "\u0652" or c == "\u0670" for c in e["text"])
 
 
 # =============================================================================================
@@ -395,11 +403,12 @@ def _edit_yaml(path: Path, edit) -> Path:
     (None, ["train.epoch=3"], "did you mean 'train.epochs'?"),
     (lambda d: d["train"].__setitem__("epochs", "many"), [], "'train.epochs' must be an integer, got 'many'"),
     (lambda d: d["train"].__setitem__("lr", [1]), [], "'train.lr' must be a number, got [1]"),
-    (lambda d: d.__setitem__("model", 5), [], "model must be a mapping"),
+    (lambda d: d.__setitem__("model", 5), [], "'model' must be a mapping of keys to values, got int"),
     (None, ["train.batch_size=0"], "train.batch_size must be at least 1, got 0"),
     (None, ["train.epochs"], "must look like key=value"),
     (lambda d: d["data"].__setitem__("train", ["/no/such/train.jsonl"]), [], "data.train names /no/such/train.jsonl, which does not exist"),
-])
+], ids=["misspelled top key", "misspelled key", "misspelled nested key", "unknown override", "misspelled override",
+        "string for int", "list for float", "section not a mapping", "out of range", "override without =", "missing data file"])
 def test_config_errors(cli, tmp_path, edit, extra, want):
     path = _yaml_config(tmp_path)
     if edit:
@@ -409,7 +418,9 @@ def test_config_errors(cli, tmp_path, edit, extra, want):
     code, _, err = cli("train", path, *extra, "-o", out)
     assert code == 1
     line = one_line_error(err, "train")
-    assert want in line and str(path.name) in line
+    assert want in line
+    if edit:  # a problem in the file names the file
+        assert str(path.name) in line
     if extra and "=" in extra[0]:
         code, _, err2 = cli("train", path, "-o", out, *extra)
         assert code == 1 and want in one_line_error(err2, "train")
@@ -545,7 +556,7 @@ def test_real_process_prints_one_line_not_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "marsad.training.cli", "predict", "-m", str(tmp_path), str(bad)],
                           capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=120)
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.strip() == f"marsad predict: error: {bad}:1: invalid UTF-8 at byte 3 (column 3); re-save the file as UTF-8"
+    assert proc.stderr.strip() == f"marsad predict: error: {bad}:1: invalid UTF-8 at byte 2 (column 3); re-save the file as UTF-8"
 
 
 # =============================================================================================
@@ -701,16 +712,19 @@ def test_predict_killed_midway_resumes_each_record_once(cli, trained_model, tmp_
         finally:
             _kill(proc)
     done = out.read_bytes()
-    assert 0 < done.count(b"\n") < len(ids), "killed midway"
+    done = done[: done.rfind(b"\n") + 1]
+    n_done = done.count(b"\n")
+    assert 0 < n_done < len(ids), "killed midway"
     with open(out, "ab") as f:  # a torn last line, as a kill inside a write leaves
         f.write('{"id": "r9999", "text": "قتل ثلا'.encode("utf-8"))
     code, _, err = cli("predict", "-m", trained_model, src, "-o", out, "-q", "--resume")
     assert code == 1 and "failed" in err  # the bad records
-    assert f"resuming: {done.count(b'\n')} of {len(ids)} records already in {out}" in err
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert f"resuming: {n_done} of {len(ids)} records already in {out}" in err
+    rows = [json.loads(line) for line in lines_of(out)]
     assert [r["id"] for r in rows] == ids  # each record exactly once, in input order
     assert out.read_bytes().startswith(done)  # finished work is kept as it was
-    assert sum(1 for r in rows if r.get("error")) == 12
+    assert sum(1 for r in rows if r.get("error")) == sum(1 for i in ids if not i.startswith("r"))  + sum(
+        1 for k in range(len(ids)) if k % 97 == 5)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "events"])
@@ -720,7 +734,7 @@ def test_predict_resume_equals_uninterrupted(cli, trained_model, tmp_path, fmt):
     full, part = tmp_path / "full.out", tmp_path / "part.out"
     code, _, _ = cli("predict", "-m", trained_model, src, "-o", full, "-f", fmt, "-q")
     assert code == 1  # one bad record
-    lines = full.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = [line + "\n" for line in lines_of(full)]
     cut = len(lines) // 2
     part.write_text("".join(lines[:cut]) + lines[cut][: len(lines[cut]) // 2], encoding="utf-8")
     code, _, err = cli("predict", "-m", trained_model, src, "-o", part, "-f", fmt, "-q", "--resume")
@@ -730,11 +744,11 @@ def test_predict_resume_equals_uninterrupted(cli, trained_model, tmp_path, fmt):
         row = json.loads(line)
         return (row.get("id", row.get("record_id")), row.get("event"), row.get("text", row.get("sentence")), row.get("error"))
 
-    assert [key(x) for x in part.read_text(encoding="utf-8").splitlines()] == [key(x) for x in lines]
-    # resuming a finished run does nothing
-    before = part.read_bytes()
+    assert [key(x) for x in lines_of(part)] == [key(x) for x in lines]
+    # resuming a finished run adds nothing (events redo their last record, which may have been cut)
     code, _, err = cli("predict", "-m", trained_model, src, "-o", part, "-f", fmt, "-q", "--resume")
-    assert part.read_bytes() == before and "resuming: 12 of 12" in err
+    assert [key(x) for x in lines_of(part)] == [key(x) for x in lines]
+    assert f"resuming: {12 if fmt == 'jsonl' else 11} of 12" in err
 
 
 def test_predict_resume_refuses_another_runs_output(cli, trained_model, tmp_path):
@@ -874,11 +888,7 @@ def test_training_encoder_with_pickle_weights_runs_no_code(tmp_path, trained_mod
 def test_training_encoder_with_pickle_weights_is_refused_clearly(cli, tmp_path, trained_model):
     enc = _encoder_folder(tmp_path, trained_model)
     (enc / "model.safetensors").unlink()
-    torch_bin = enc / "pytorch_model.bin"
-    import torch
-    from transformers import BertConfig, BertModel
-
-    torch.save(BertModel(BertConfig.from_pretrained(str(enc))).state_dict(), torch_bin)
+    (enc / "pytorch_model.bin").write_bytes(_evil_pickle(tmp_path / "UNPICKLED"))
     path = _yaml_config(tmp_path, train__epochs=1, model__encoder=str(enc))
     code, _, err = cli("train", path, "-o", tmp_path / "run")
     assert code == 1 and "safetensors" in one_line_error(err, "train")
@@ -887,17 +897,19 @@ def test_training_encoder_with_pickle_weights_is_refused_clearly(cli, tmp_path, 
 @pytest.mark.xfail(reason="training/trainer.py _new_model: AutoTokenizer.from_pretrained(encoder) without "
                           "trust_remote_code=False prompts 'Do you wish to run the custom code? [y/N]', and a 'y' runs it",
                    strict=False)
-def test_training_encoder_code_is_never_run(tmp_path, trained_model, monkeypatch):
+def test_training_encoder_code_is_never_offered(tmp_path, trained_model, monkeypatch):
     from marsad.training.trainer import train
 
     enc = _encoder_folder(tmp_path, trained_model)
     marker = tmp_path / "CODE_RAN"
     _plant_remote_code(enc, marker, model_type="evil")
-    monkeypatch.setattr("builtins.input", lambda *a: "y")
+    prompts = []
+    monkeypatch.setattr("builtins.input", lambda *a: prompts.append(a) or "n")  # answer no: nothing runs here
     config = tiny_config(tmp_path, overfit_records()[:4], train__epochs=1, model__encoder=str(enc))
     with pytest.raises(Exception):
         train(config, tmp_path / "run", log=QUIET)
     assert not marker.exists()
+    assert prompts == [], "the user was asked whether to run the folder's code"
 
 
 # =============================================================================================
@@ -922,18 +934,11 @@ def test_fuzz_tokenize(text):
     for t in tokens:
         assert pos <= t.start < t.end <= len(text)
         assert text[t.start:t.end] == t.text
-        assert not text[pos:t.start].strip() or all(c.isspace() or not c.isprintable() for c in text[pos:t.start]) or True
-        assert not any(c.isspace() and c not in "\x1c\x1d\x1e\x1f" for c in t.text), t
+        assert not any(c.isspace() for c in t.text), t
+        # whatever lies between tokens is space: nothing is silently dropped
+        assert all(c.isspace() for c in text[pos:t.start]), text[pos:t.start]
         pos = t.end
-    # whatever is between tokens is whitespace (nothing is silently dropped)
-    covered = set()
-    for t in tokens:
-        covered.update(range(t.start, t.end))
-    import regex
-
-    for i, c in enumerate(text):
-        if i not in covered:
-            assert regex.match(r"\s", c), (i, c)
+    assert all(c.isspace() for c in text[pos:])
 
 
 @FUZZ
@@ -1009,12 +1014,15 @@ def test_fuzz_extract(extractor, texts):
 def test_fuzz_predict_reader_one_item_per_line(lines):
     raw = b"\n".join(line.replace(b"\n", b" ") for line in lines)
     items = list(_jsonl_items("in.jsonl", raw))
+
     def blank(b):
         try:
             return not b.decode("utf-8").strip()
         except UnicodeDecodeError:
             return False
-    expected = [i + 1 for i, b in enumerate(raw.split(b"\n")) if not blank(b)]
+
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    expected = [i + 1 for i, b in enumerate(body.split(b"\n")) if not blank(b)]
     assert len(items) == len(expected)
     for (rid, value), lineno in zip(items, expected):
         if isinstance(value, dict):
@@ -1023,15 +1031,32 @@ def test_fuzz_predict_reader_one_item_per_line(lines):
             assert isinstance(value, str) and value.strip()
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | TEXTS
-                           | st.sampled_from(["ACTOR", "LOCATION", "CASUALTY", "ATTACKS", "CONTROLS"]),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
-                               ["start", "end", "label", "head", "tail", "text"]), inner, max_size=4), max_leaves=12)
+ATOMS = (st.none() | st.booleans() | st.integers(-2, 12) | st.floats(allow_nan=False) | TEXTS
+         | st.sampled_from(["ACTOR", "LOCATION", "CASUALTY", "ATTACKS", "CONTROLS", "CASUALTY_IN"]))
+JSON_VALUES = st.recursive(ATOMS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXTS, inner, max_size=3),
+                           max_leaves=8)
+ENTITY = st.one_of(JSON_VALUES, st.fixed_dictionaries(
+    {}, optional={"start": JSON_VALUES, "end": JSON_VALUES, "label": JSON_VALUES, "text": JSON_VALUES}))
+RELATION = st.one_of(JSON_VALUES, st.fixed_dictionaries({}, optional={"head": JSON_VALUES, "tail": JSON_VALUES,
+                                                                      "label": JSON_VALUES}))
+RECORDS = st.fixed_dictionaries({}, optional={
+    "id": JSON_VALUES, "text": st.one_of(TEXTS, JSON_VALUES),
+    "entities": st.one_of(JSON_VALUES, st.lists(ENTITY, max_size=4)),
+    "relations": st.one_of(JSON_VALUES, st.lists(RELATION, max_size=4)),
+})
 
 
 @FUZZ
-@given(st.fixed_dictionaries({}, optional={"id": JSON_VALUES, "text": JSON_VALUES, "entities": JSON_VALUES,
-                                           "relations": JSON_VALUES}))
+@given(RECORDS)
 def test_fuzz_validate_record_never_crashes(record):
     problems = validate_record(record, "f.jsonl:1")
     assert all(str(p).startswith("f.jsonl:1") for p in problems)
+
+
+def test_validate_record_odd_shapes():
+    """Found by the fuzzer: an unhashable relation label; a relation over a non-object entity."""
+    rec = {"text": "ab", "entities": [5, 6], "relations": [{"head": 0, "tail": 1, "label": ["ATTACKS"]},
+                                                           {"head": 0, "tail": 1, "label": "ATTACKS"}]}
+    problems = [p.message for p in validate_record(rec)]
+    assert "relation 0: label ['ATTACKS'] is not one of" in problems[2]
+    assert problems[3] == "relation 1 ATTACKS: needs ACTOR -> LOCATION, got None -> None"

@@ -144,7 +144,7 @@ def _jsonl_items(source: str, raw: bytes):
         try:
             line = bline.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield where, {"error": f"{where}: invalid UTF-8 at byte {e.start + 1} of the line; re-save the file as UTF-8"}
+            yield where, {"error": f"{where}: invalid UTF-8 at column {e.start + 1}; re-save the file as UTF-8"}
             continue
         if not line.strip():
             continue
@@ -207,26 +207,34 @@ def _format_record(rid, record: dict, fmt: str) -> str:
 
 
 def _done_ids(path: Path, fmt: str) -> list:
-    """Ids of the records a killed run already wrote completely (a torn last line is cut off)."""
+    """Ids of the records a killed run already wrote completely; the file is cut back to them.
+
+    A torn last line is cut off. With ``events`` (several lines a record, and a record's lines
+    cannot tell whether more were to follow) the last record is cut off too and done again.
+    """
     if not path.exists():
         return []
     raw = path.read_bytes()
-    keep = raw[: raw.rfind(b"\n") + 1]
-    if len(keep) != len(raw):
-        with open(path, "r+b") as f:
-            f.truncate(len(keep))
-    ids = []
+    keep = raw.rfind(b"\n") + 1
+    ids, starts = [], []
     key = "id" if fmt == "jsonl" else "record_id"
-    for line in keep.decode("utf-8", "replace").split("\n"):
+    pos = 0
+    for line in raw[:keep].split(b"\n")[:-1]:
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(obj, dict):
-            continue
+        except ValueError:  # not JSON, or not UTF-8
+            obj = None
         # events: a record is one error line, one {"events": 0} line, or events numbered from 0
-        if fmt == "jsonl" or obj.get("event", 0) == 0:
+        if isinstance(obj, dict) and (fmt == "jsonl" or obj.get("event", 0) == 0):
             ids.append(obj.get(key))
+            starts.append(pos)
+        pos += len(line) + 1
+    if fmt == "events" and ids:
+        ids.pop()
+        keep = starts.pop()
+    if keep != len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
     return ids
 
 

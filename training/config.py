@@ -65,6 +65,7 @@ class ModelSection:
     stride: int = 32
     relation_hidden: int = 256
     dropout: float = 0.1
+    gazetteer: str | None = None  # a world-cities CSV: place names become an input feature (model/gazetteer.py)
 
 
 @dataclass

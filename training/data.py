@@ -21,7 +21,7 @@ from .formats import DataError, iter_jsonl, validate_record
 
 __all__ = ["load_records", "featurize", "build_dataset", "collate"]
 
-COLUMNS = ["input_ids", "word_index", "labels", "pairs", "pair_labels"]
+COLUMNS = ["input_ids", "token_type_ids", "word_index", "labels", "pairs", "pair_labels"]
 
 
 def load_records(paths: list[Path], entity_labels: list[str] | None = None) -> list[dict]:
@@ -47,7 +47,7 @@ def load_records(paths: list[Path], entity_labels: list[str] | None = None) -> l
     return records
 
 
-def featurize(records: list[dict], tokenizer, settings: MarsadSettings) -> dict[str, list]:
+def featurize(records: list[dict], tokenizer, settings: MarsadSettings, gazetteer=None) -> dict[str, list]:
     """Features for a batch of records (the ``datasets.map`` function, batched)."""
     label2id = {label: i for i, label in enumerate(_bio(settings))}
     types = {label: i for i, label in enumerate(settings.entity_labels)}
@@ -69,6 +69,8 @@ def featurize(records: list[dict], tokenizer, settings: MarsadSettings) -> dict[
         word_of = [w for w in range(n) for _ in range(bounds[w + 1] - bounds[w])]
         word_ids = [None, *word_of, None]
         out["input_ids"].append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])
+        flags = gazetteer.flags([t.text for t in ts]) if gazetteer is not None else [0] * len(ts)
+        out["token_type_ids"].append([0, *(flags[w] for w in word_of), 0])
         out["word_index"].append([f + 1 for f in first[:n]])
         out["labels"].append(align_labels(word_ids, [label2id[t] for t in tags[:n]]))
         # entity word spans
@@ -95,7 +97,7 @@ def _bio(settings: MarsadSettings) -> list[str]:
     return bio_labels(settings.entity_labels)
 
 
-def build_dataset(records: list[dict], tokenizer, settings: MarsadSettings):
+def build_dataset(records: list[dict], tokenizer, settings: MarsadSettings, gazetteer=None):
     """A ``datasets.Dataset`` of features (columns :data:`COLUMNS`)."""
     from datasets import Dataset, disable_progress_bars
 
@@ -105,7 +107,7 @@ def build_dataset(records: list[dict], tokenizer, settings: MarsadSettings):
 
     def fn(batch):
         recs = [{"text": t, "entities": e, "relations": rel} for t, e, rel in zip(batch["text"], batch["entities"], batch["relations"])]
-        return featurize(recs, tokenizer, settings)
+        return featurize(recs, tokenizer, settings, gazetteer)
 
     return ds.map(fn, batched=True, batch_size=256, remove_columns=ds.column_names)
 
@@ -116,6 +118,7 @@ def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
     n_words = max(1, max(len(r["word_index"]) for r in rows))
     b = len(rows)
     input_ids = torch.full((b, width), pad_id, dtype=torch.long)
+    token_type_ids = torch.zeros((b, width), dtype=torch.long)
     attention_mask = torch.zeros((b, width), dtype=torch.long)
     labels = torch.full((b, width), -100, dtype=torch.long)
     word_index = torch.full((b, n_words), -1, dtype=torch.long)
@@ -123,6 +126,7 @@ def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
     for i, r in enumerate(rows):
         n = len(r["input_ids"])
         input_ids[i, :n] = torch.tensor(r["input_ids"])
+        token_type_ids[i, :n] = torch.tensor(r["token_type_ids"])
         attention_mask[i, :n] = 1
         labels[i, :n] = torch.tensor(r["labels"])
         if r["word_index"]:
@@ -132,7 +136,7 @@ def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
-        "token_type_ids": torch.zeros_like(input_ids),
+        "token_type_ids": token_type_ids,
         "labels": labels,
         "word_index": word_index,
         "pairs": torch.tensor(pairs, dtype=torch.long).reshape(-1, 7),

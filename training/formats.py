@@ -211,14 +211,14 @@ def validate_record(record: dict, where: str = "<record>") -> list[Problem]:
             bad(f"relation {j}: must be an object with head, tail, label")
             continue
         h, t, label = rel.get("head"), rel.get("tail"), rel.get("label")
-        if label not in RELATION_TYPES:
+        if not isinstance(label, str) or label not in RELATION_TYPES:
             bad(f"relation {j}: label {label!r} is not one of {', '.join(RELATION_TYPES)}")
             continue
         if not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < len(entities) for x in (h, t)):
             bad(f"relation {j} {label}: head {h!r} / tail {t!r} must index entities (0..{len(entities) - 1})")
             continue
         want = RELATION_TYPES[label]
-        got = (entities[h].get("label"), entities[t].get("label"))
+        got = tuple(entities[x].get("label") if isinstance(entities[x], dict) else None for x in (h, t))
         if got != want:
             bad(f"relation {j} {label}: needs {want[0]} -> {want[1]}, got {got[0]} -> {got[1]}")
         if (h, t) in seen:

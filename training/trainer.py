@@ -88,14 +88,14 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
 
     # --- model and tokenizer ---------------------------------------------------------------
     if ckpt is not None:
-        model, tokenizer = _load_model(ckpt / "model")
+        model, tokenizer, gazetteer = _load_model(ckpt / "model")
         say(f"resuming from {ckpt}")
     else:
-        model, tokenizer = _new_model(config, records["train"], say)
+        model, tokenizer, gazetteer = _new_model(config, records["train"], say)
     settings: MarsadSettings = model.settings
     say(f"encoder: {config.model.encoder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
 
-    ds_train = build_dataset(train_records, tokenizer, settings)
+    ds_train = build_dataset(train_records, tokenizer, settings, gazetteer)
     sampler = EpochSampler(len(ds_train), config.seed)
     loader = torch.utils.data.DataLoader(ds_train, batch_size=t.batch_size, sampler=sampler, num_workers=t.num_workers,
                                          collate_fn=lambda rows: collate(rows, tokenizer.pad_token_id or 0))
@@ -153,7 +153,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
 
         # evaluate on dev; keep the best; checkpoint
         unwrapped = accelerator.unwrap_model(model)
-        dev = _evaluate(unwrapped, tokenizer, records["dev"], accelerator.device)
+        dev = _evaluate(unwrapped, tokenizer, gazetteer, records["dev"], accelerator.device)
         head = headline(dev)
         score = (head["entity_f1"] + head["relation_f1"]) / 2
         improved = score > state["best_score"]
@@ -170,8 +170,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
             if improved:
-                _atomic_dir(out / "best", lambda d: _save_model(unwrapped, tokenizer, d))
-            _atomic_dir(out / "checkpoint", lambda d: _save_checkpoint(unwrapped, tokenizer, optimizer, scheduler, state, d))
+                _atomic_dir(out / "best", lambda d: _save_model(unwrapped, tokenizer, gazetteer, d))
+            _atomic_dir(out / "checkpoint", lambda d: _save_checkpoint(unwrapped, tokenizer, gazetteer, optimizer, scheduler, state, d))
         accelerator.wait_for_everyone()
         if state["bad_epochs"] >= t.patience:
             say(f"early stopping: no dev improvement for {t.patience} epochs")
@@ -183,17 +183,17 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
             return {"stopped_after_epoch": state["epoch"]}
 
     # --- the best model becomes the output --------------------------------------------------
-    best_model, tokenizer = _load_model(out / "best")
+    best_model, tokenizer, gazetteer = _load_model(out / "best")
     result = {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "train_sentences": len(train_records),
               "train_minutes": round(state["elapsed"] / 60, 2)}
     reports = {}
     for split in ("dev", "test"):
         if split in records:
-            reports[split] = _evaluate(best_model, tokenizer, records[split], accelerator.device)
+            reports[split] = _evaluate(best_model, tokenizer, gazetteer, records[split], accelerator.device)
             result[split] = headline(reports[split])
             result[f"{split}_full"] = {k: v for k, v in reports[split].items() if k != "entity_report"}
     if main:
-        _save_model(best_model, tokenizer, out)
+        _save_model(best_model, tokenizer, gazetteer, out)
         (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
         (out / "README.md").write_text(_model_card(config, result, reports), encoding="utf-8")
         for split, rep in reports.items():
@@ -247,7 +247,20 @@ def _new_model(config: TrainConfig, train_records: list[dict], log=print):
                 setattr(encoder.config, attr, m.dropout)
     if settings.max_length > getattr(encoder.config, "max_position_embeddings", settings.max_length):
         settings.max_length = encoder.config.max_position_embeddings
-    return MarsadModel.from_encoder(encoder, settings), tokenizer
+    gazetteer = None
+    if m.gazetteer:
+        from marsad.model.gazetteer import Gazetteer
+
+        path = config.resolve(m.gazetteer)
+        if path.is_file() and getattr(encoder.config, "type_vocab_size", 0) >= 2:
+            gazetteer = Gazetteer.from_csv(path)
+            settings.gazetteer = True
+            log(f"gazetteer: {len(gazetteer)} place names from {path}")
+        else:
+            import warnings
+
+            warnings.warn(f"model.gazetteer: {path} is missing (or the encoder has no second token type); training without it")
+    return MarsadModel.from_encoder(encoder, settings), tokenizer, gazetteer
 
 
 def _unlabelled_texts(config: TrainConfig) -> list[str]:
@@ -295,26 +308,25 @@ def _set_epoch(loader, sampler, epoch: int) -> None:
         loader.set_epoch(epoch)
 
 
-def _evaluate(model, tokenizer, records, device) -> dict:
+def _evaluate(model, tokenizer, gazetteer, records, device) -> dict:
     was_training = model.training
-    ex = Extractor(model, tokenizer, device=str(device), precision="fp32")
+    ex = Extractor(model, tokenizer, device=str(device), precision="fp32", gazetteer=gazetteer)
     result = evaluate(ex, records)
     model.train(was_training)
     return result
 
 
-def _save_model(model: MarsadModel, tokenizer, directory: Path) -> None:
+def _save_model(model: MarsadModel, tokenizer, gazetteer, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(str(directory))
+    if gazetteer is not None:
+        gazetteer.save(directory)
 
 
 def _load_model(directory: Path):
-    from transformers import AutoTokenizer
-
-    model = MarsadModel.from_pretrained(directory)
-    tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
-    return model, tokenizer
+    ex = Extractor.from_pretrained(directory, device="cpu", precision="fp32")
+    return ex.model, ex.tokenizer, ex.gazetteer
 
 
 def _atomic_dir(target: Path, write) -> None:
@@ -341,12 +353,12 @@ def _find_checkpoint(out: Path) -> Path | None:
     return None
 
 
-def _save_checkpoint(model, tokenizer, optimizer, scheduler, state: dict, d: Path) -> None:
+def _save_checkpoint(model, tokenizer, gazetteer, optimizer, scheduler, state: dict, d: Path) -> None:
     """Everything to continue: weights, optimizer, schedule, RNG, counters. Tensors in
     safetensors, the rest in JSON: a checkpoint never needs unpickling."""
     from safetensors.torch import save_file
 
-    _save_model(model, tokenizer, d / "model")
+    _save_model(model, tokenizer, gazetteer, d / "model")
     opt = optimizer.state_dict()
     tensors, meta = {}, {}
     for pid, s in opt["state"].items():

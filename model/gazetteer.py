@@ -1,0 +1,101 @@
+"""A place-name gazetteer as an input feature.
+
+A small model trained on a few thousand sentences cannot know every town; a list of place
+names can. Words that (after an attached clitic) match a gazetteer name get token type 1
+instead of 0, so the encoder sees "this looks like a known place" as part of its input, and
+context still decides (``صور`` is Tyre or "pictures"). The segment embedding BERT already has
+carries the feature, so the saved folder stays a standard checkpoint: a plain
+``pipeline("token-classification")`` simply runs it without the feature.
+
+The names come from a CSV of cities and countries (``../shared/data/world_cities_ar``, CC BY
+4.0) when a model is trained, and are saved in the model folder (``gazetteer.txt``).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .text import normalize_word
+
+__all__ = ["Gazetteer", "GAZETTEER_NAME"]
+
+GAZETTEER_NAME = "gazetteer.txt"
+_GENERIC = {"مدينة", "بلدة", "قرية", "محافظة", "ولاية", "منطقة", "مقاطعة", "إقليم", "اقليم"}
+_PROCLITICS = ("وب", "ول", "فب", "فل", "وك", "و", "ف", "ب", "ل", "ك")
+_MATCH = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي"})
+
+
+def _key(word: str) -> str:
+    return normalize_word(word).translate(_MATCH)
+
+
+class Gazetteer:
+    """Names as tuples of normalised words; :meth:`flags` marks the words of a sentence."""
+
+    def __init__(self, names):
+        self.names: set[tuple[str, ...]] = set()
+        for name in names:
+            words = tuple(_key(w) for w in name.split() if w)
+            if words and any(len(w) > 1 for w in words):
+                self.names.add(words)
+        self.max_len = max((len(n) for n in self.names), default=0)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _variants(self, word: str) -> list[str]:
+        """The word, and the word without an attached proclitic (``بحلب`` -> ``حلب``, ``للرقة`` -> ``الرقة``)."""
+        out = [word]
+        for c in _PROCLITICS:
+            rest = word[len(c):]
+            if word.startswith(c) and len(rest) >= 2:
+                out.append(rest)
+                if c.endswith("ل") and rest.startswith("ل"):
+                    out.append("ا" + rest)
+        return out
+
+    def flags(self, words: list[str]) -> list[int]:
+        """1 for every word inside a gazetteer match (longest match first), else 0."""
+        keys = [_key(w) for w in words]
+        out = [0] * len(words)
+        i = 0
+        while i < len(words):
+            hit = 0
+            for n in range(min(self.max_len, len(words) - i), 0, -1):
+                rest = tuple(keys[i + 1 : i + n])
+                if any((v, *rest) in self.names for v in self._variants(keys[i])):
+                    hit = n
+                    break
+            if hit:
+                out[i : i + hit] = [1] * hit
+                i += hit
+            else:
+                i += 1
+        return out
+
+    # --- files -----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        path = Path(directory) / GAZETTEER_NAME
+        path.write_text("\n".join(sorted(" ".join(n) for n in self.names)) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Gazetteer":
+        path = Path(directory) / GAZETTEER_NAME
+        return cls(path.read_text(encoding="utf-8").splitlines())
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "Gazetteer":
+        """City and country names (Arabic columns) of a world-cities CSV; generic heads dropped."""
+        names = set()
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for row in csv.DictReader(f):
+                for col in ("CityNameAr", "CountryNameAr"):
+                    words = (row.get(col) or "").split()
+                    if words and words[0] in _GENERIC and len(words) > 1:
+                        words = words[1:]
+                    if words:
+                        names.add(" ".join(words))
+                    if col == "CountryNameAr" and len(words) >= 3:  # الولايات المتحدة الأمريكية -> الولايات المتحدة
+                        names.add(" ".join(words[:2]))
+        return cls(names)
