@@ -39,3 +39,13 @@ def test_windows_cover_every_word_and_fit(pieces, max_length, stride):
             assert w.input_ids[w.word_index[j]] == 100 + word + 1  # points at that word's first sub-word
     pick = choose_windows(windows, len(first))
     assert all(k >= 0 for k, _ in pick)
+
+
+def test_window_token_types_follow_their_words():
+    # words of 2, 1 and 3 sub-words; the middle word is a gazetteer hit
+    ids, first = [10, 11, 12, 13, 14, 15], [0, 2, 3]
+    [w] = make_windows(0, ids, first, 16, 2, 1, 2, word_types=[0, 1, 0])
+    assert w.token_type_ids == [0, 0, 0, 1, 0, 0, 0, 0]
+    windows = make_windows(0, ids, first, 6, 1, 1, 2, word_types=[0, 1, 0])
+    for win in windows:
+        assert len(win.token_type_ids) == len(win.input_ids)
