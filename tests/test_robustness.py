@@ -285,7 +285,7 @@ ODD_TEXTS = {
     "ligatures": "\ufdfa \ufdf2 \ufefb\ufefc",
     "mixed scripts": "Бомбардировка 轰炸 בום قصف πόλη",
     "unpaired surrogates": "\ud800قتل\udfff ثلاثة",
-    "many short sentences": "قتل. " * 2000,
+    "many short sentences": "قتل. " * 500,
 }
 
 
@@ -446,7 +446,7 @@ def test_training_data_with_wrong_labels(cli, tmp_path):
     write_jsonl(recs, tmp_path / "train.jsonl")
     code, _, err = cli("train", path, "-o", tmp_path / "run")
     assert code == 1
-    assert err.startswith("marsad train: error: 1 problem(s) in the data")
+    assert err.startswith("marsad train: error: 3 problem(s) in the data; fix them")  # the label, and two relations
     assert f"{tmp_path / 'train.jsonl'}:3 [{recs[2]['id']}]: entity 0: label 'PLACE' is not one of ACTOR, LOCATION, CASUALTY" in err
 
 
