@@ -68,6 +68,16 @@ def one_line_error(err: str, command: str) -> str:
     return lines[0]
 
 
+def assert_no_pickles(folder: Path) -> None:
+    """No pickle (or torch.save zip) anywhere: loading the folder never needs unpickling."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            head = p.read_bytes()[:2]
+            assert p.suffix not in (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"), p
+            assert not (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")), p
+            assert head != b"PK", p
+
+
 def check_record(rec: dict, text: str) -> None:
     """A valid extraction of ``text``: entities slice it on token boundaries, no overlaps,
     relations index the entities."""
@@ -99,10 +109,10 @@ def _junk_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     files["directory"] = (p, f"{p}: is a directory")
     p = tmp / "latin1.jsonl"
     p.write_bytes('{"id": "a", "text": "ok"}\n{"id": "b", "text": "caf\xe9"}\n'.encode("latin-1"))
-    files["invalid utf-8"] = (p, f"{p}:2: invalid UTF-8 at byte 50 (column 25); re-save the file as UTF-8")
+    files["invalid utf-8"] = (p, f"{p}:2: invalid UTF-8 at column 25; re-save the file as UTF-8")
     p = tmp / "junk.jsonl"
     p.write_bytes(bytes(range(256)) * 4)
-    files["binary junk"] = (p, f"{p}:2: invalid UTF-8 at byte 128")
+    files["binary junk"] = (p, f"{p}:1: not valid JSON")
     return files
 
 
@@ -120,13 +130,20 @@ def test_bad_data_files_give_one_clear_line(cli, tmp_path, trained_model, comman
         assert not (tmp_path / "out.conll").exists()
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file(cli, tmp_path, trained_model):
     p = tmp_path / "locked.txt"
     p.write_text("نص", encoding="utf-8")
     p.chmod(0)
-    code, _, err = cli("predict", "-m", trained_model, p)
-    assert code == 1 and f"{p}: cannot read" in one_line_error(err, "predict")
+    try:
+        p.read_bytes()
+        p = Path("/proc/self/mem")  # root reads any file; this one fails to read for everyone
+        if not p.exists():
+            pytest.skip("no file here that cannot be read")
+    except PermissionError:
+        pass
+    for argv in (["predict", "-m", trained_model, p], ["validate", p]):
+        code, _, err = cli(*argv)
+        assert code == 1 and f"{p}: cannot read (" in err and "check that it is a readable file" in err
 
 
 @pytest.mark.parametrize("name, content, want", [
@@ -208,6 +225,8 @@ def _mixed_jsonl(path: Path) -> list[tuple[object, str | None]]:
         # a raw U+2028 / U+0085 / \x1c inside a JSON string is valid JSON: not a line break
         (json.dumps({"id": "separators", "text": "قتل ثلاثة\u2028في حلب\x85 و\x1cهنا"}, ensure_ascii=False), "separators", None),
         (json.dumps({"id": "good-2", "text": GOOD + " " + GOOD}, ensure_ascii=False), "good-2", None),
+        ("[" * 100_000, f"{path}:15", "not valid JSON (nested too deeply)"),
+        (json.dumps({"id": "last", "text": "\x00\x01 " + GOOD}, ensure_ascii=False), "last", None),
     ]
     raw = b"".join((x if isinstance(x, bytes) else x.encode("utf-8")) + b"\n" for x, _, _ in lines)
     path.write_bytes(raw + b"\n")  # a trailing blank line is not a record
@@ -242,6 +261,17 @@ def test_predict_bad_records_keep_their_place(cli, trained_model, tmp_path, fmt)
         assert [r["record_id"] for r in first_lines] == [rid for rid, _ in expected]
         for row, (_, error) in zip(first_lines, expected):
             assert (error is not None) == ("error" in row)
+
+
+def test_validate_lists_each_bad_line(cli, tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    _mixed_jsonl(src)
+    code, out, err = cli("validate", src)
+    assert code == 1
+    assert f"{src}:2: not valid JSON" in err and f"{src}:15: not valid JSON (nested too deeply)" in err
+    assert f"{src}:11: invalid UTF-8 at column 30; re-save the file as UTF-8" in err
+    assert f'{src}:3 [no-text]: missing field "text"' in err and f"{src}:9: expected a JSON object, got list" in err
+    assert out.strip() == f"{src}: 16 records, 9 problem(s)"  # an empty text is fine in gold data
 
 
 def test_predict_text_with_unpaired_surrogate(cli, trained_model, tmp_path):
@@ -305,12 +335,19 @@ def test_extract_non_strings_get_error_records_in_place(extractor):
 
 
 def test_one_megabyte_article(cli, trained_model, tmp_path):
-    """A whole dump in one file (1 MB, some lines of 100,000+ characters): one record, valid offsets."""
+    """A whole PDF dump in one file: 1 MB, lines of 100,000+ characters, half of it long
+    alphanumeric blobs. One record, valid offsets."""
+    import random
+
+    rng = random.Random(0)
     article = SEED_TXT.read_text(encoding="utf-8")
     one_line = article.replace("\n", " ")
     parts, size = [], 0
     while size < 1_000_000:
-        part = one_line * 20 if len(parts) % 2 else article
+        if len(parts) % 2:
+            part = " ".join("".join(rng.choices("0123456789abcdef", k=20_000)) for _ in range(5))
+        else:
+            part = one_line * 10 if len(parts) % 4 else article
         parts.append(part)
         size += len(part.encode("utf-8")) + 1
     text = "\n".join(parts)
@@ -323,6 +360,31 @@ def test_one_megabyte_article(cli, trained_model, tmp_path):
     rec = json.loads(line)
     check_record(rec, text)
     assert len(rec["entities"]) > 100
+
+
+@pytest.mark.xfail(raises=(RuntimeError, MemoryError), strict=False, reason=(
+    "model/modeling.py RelationHead.forward materialises words[b] (pairs x words x hidden) and model/extractor.py "
+    "_relations pairs every entity of a sentence with every other: a 10,000-character line without sentence "
+    "punctuation needs ~14 GB, a 20,000-character one tries to allocate ~55 GB"))
+def test_long_unpunctuated_line_fits_in_memory(extractor):
+    """A scraped page with no full stops is one sentence of thousands of words."""
+    import re
+
+    resource = pytest.importorskip("resource")
+    flat = re.sub(r"[.!?؟…\n]", " ", SEED_TXT.read_text(encoding="utf-8"))
+    text = (flat + " ") * 2  # ~11,000 characters, one sentence
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = used + 4 * 2**30  # 4 GB more than the test process has now
+    if hard != resource.RLIM_INFINITY and hard < limit:
+        pytest.skip("address-space limit already below the test's")
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        [rec] = extractor.extract(text)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    check_record(rec, text)
 
 
 # --- decorated Arabic -------------------------------------------------------------------------
@@ -581,7 +643,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 def test_training_killed_resumes_from_last_checkpoint(cli, tmp_path):
     recs = overfit_records()
-    config = tiny_config(tmp_path, recs * 12, dev=recs[:4], train__epochs=4)
+    config = tiny_config(tmp_path, recs * 4, dev=recs[:4], train__epochs=3)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config_to_dict(config), allow_unicode=True), encoding="utf-8")
     out = tmp_path / "run"
@@ -593,21 +655,23 @@ def test_training_killed_resumes_from_last_checkpoint(cli, tmp_path):
             _wait_for(lambda: (out / "checkpoint" / "COMPLETE").exists(), proc, log)
         finally:
             _kill(proc)
-    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())["state"]
-    assert 1 <= state["epoch"] < 4, "killed before the end"
+    # the last complete checkpoint (``checkpoint.old`` only if the kill fell inside a swap)
+    ckpt = next(d for d in (out / "checkpoint", out / "checkpoint.old") if (d / "COMPLETE").is_file())
+    state = json.loads((ckpt / "trainer_state.json").read_text())["state"]
+    assert 1 <= state["epoch"] < 3, "killed before the end"
     assert not (out / "metrics.json").exists() and not (out / "model.safetensors").exists()
-    # never pickles: a checkpoint is safetensors and JSON
-    assert {p.suffix for p in (out / "checkpoint").rglob("*") if p.is_file()} <= {".safetensors", ".json", ""}
+    assert_no_pickles(ckpt)
     # without --resume the folder is not overwritten
     code, _, err = cli("train", path, "-o", out)
     assert code == 1 and "use --resume to continue it" in one_line_error(err, "train")
     code, stdout, err = cli("train", path, "-o", out, "--resume")
     assert code == 0, err
-    assert f"resuming from {out / 'checkpoint'}" in stdout
+    assert f"resuming from {ckpt}" in stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 4
+    assert metrics["epochs"] == 3
     epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert epochs[-1] == 4 and set(epochs) == {1, 2, 3, 4}
+    assert epochs[-1] == 3 and set(epochs) == {1, 2, 3}
+    assert_no_pickles(out)
     [rec] = Extractor.from_pretrained(out, device="cpu").extract(GOOD)
     check_record(rec, GOOD)
 
@@ -624,13 +688,14 @@ def test_interrupted_checkpoint_save_keeps_the_previous_one(tmp_path, monkeypatc
     real = trainer._save_checkpoint
     saves = []
 
-    def dies_in_second_save(model, tokenizer, optimizer, scheduler, state, d):
-        saves.append(state["epoch"])
-        if len(saves) == 2:  # half a checkpoint on disk, then the kill
-            trainer._save_model(model, tokenizer, d / "model")
+    def dies_in_second_save(*args):
+        d = args[-1]  # (..., state, folder)
+        saves.append(d)
+        real(*args)
+        if len(saves) == 2:  # leave half a checkpoint on disk, then the kill
+            (d / "trainer_state.json").unlink()
             (d / "optimizer.safetensors").write_bytes(b"\x00" * 100)
             raise Killed
-        real(model, tokenizer, optimizer, scheduler, state, d)
 
     monkeypatch.setattr(trainer, "_save_checkpoint", dies_in_second_save)
     with pytest.raises(Killed):
@@ -681,12 +746,12 @@ def test_resume_without_a_complete_checkpoint(cli, tmp_path):
 
 
 def _predict_input(path: Path, n: int) -> list:
-    """``n`` records of ~1,000 characters (some bad); return the ids the output must hold, in order."""
+    """``n`` records of one seed sentence each (some bad); return the ids the output must hold, in order."""
     sents = [r["text"] for r in read_jsonl(SEED_JSONL)]
     lines, ids = [], []
     for i in range(n):
         rid = f"r{i:04d}"
-        text = " ".join(sents[(i + k) % len(sents)] for k in range(7))
+        text = sents[i % len(sents)]
         if i % 97 == 5:
             lines.append(json.dumps({"id": rid, "text": i}))
         elif i % 97 == 50:
@@ -701,7 +766,7 @@ def _predict_input(path: Path, n: int) -> list:
 
 def test_predict_killed_midway_resumes_each_record_once(cli, trained_model, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    ids = _predict_input(src, 600)  # ~600k characters: several chunks of work
+    ids = _predict_input(src, 1100)  # the extractor works 512 records at a time: three chunks
     log = tmp_path / "predict.log"
     with open(log, "wb") as f:
         proc = subprocess.Popen([sys.executable, "-m", "marsad.training.cli", "predict", "-m", str(trained_model),
@@ -869,6 +934,7 @@ def _encoder_folder(tmp: Path, trained_model: Path) -> Path:
     return enc
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's weights-only unpickler refusing it
 def test_training_encoder_with_pickle_weights_runs_no_code(tmp_path, trained_model):
     from marsad.training.trainer import train
 

@@ -87,7 +87,8 @@ def cmd_train(args) -> int:
     config = load_config(args.config, args.overrides)
     out = Path(args.output_dir or Path("runs") / Path(args.config).stem)
     result = train(config, out, resume=args.resume)
-    print(f"\nmodel saved to {out} (best epoch {result['best_epoch']}); metrics in {out}/metrics.json")
+    if os.environ.get("RANK", "0") == "0":  # once, under accelerate launch
+        print(f"\nmodel saved to {out} (best epoch {result['best_epoch']}); metrics in {out}/metrics.json")
     return EXIT_OK
 
 
@@ -122,9 +123,10 @@ def _read_inputs(paths: list[str]):
             yield from _jsonl_items("<stdin>", raw)
             continue
         path = Path(p)
-        if path.suffix == ".jsonl":
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
             yield from _jsonl_items(str(path), read_bytes(path))
-        elif path.suffix in (".txt", ".text", ""):
+        elif suffix in (".txt", ".text", ""):
             text = read_text(path)
             if not text.strip():
                 yield path.stem, {"error": f"{path}: the file is empty"}
@@ -135,26 +137,13 @@ def _read_inputs(paths: list[str]):
 
 
 def _jsonl_items(source: str, raw: bytes):
-    """Items of JSONL bytes: lines end at ``\\n`` only (a JSON string may hold U+2028 and other
-    line separators), and each line is decoded alone, so one bad line spoils only itself."""
-    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
-        raw = raw[3:]
-    for lineno, bline in enumerate(raw.split(b"\n"), 1):
+    """Items of JSONL bytes, one per non-blank line (see :func:`~.formats.iter_jsonl_bytes`)."""
+    from .formats import iter_jsonl_bytes
+
+    for lineno, obj, err in iter_jsonl_bytes(raw):
         where = f"{source}:{lineno}"
-        try:
-            line = bline.decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield where, {"error": f"{where}: invalid UTF-8 at column {e.start + 1}; re-save the file as UTF-8"}
-            continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield where, {"error": f"{where}: not valid JSON ({e.msg} at column {e.colno})"}
-            continue
-        if not isinstance(obj, dict):
-            yield where, {"error": f"{where}: expected a JSON object with \"text\""}
+        if err:
+            yield where, {"error": f"{where}: {err}"}
             continue
         rid = obj.get("id", f"{Path(source).stem}-{lineno}")
         text = obj.get("text")
@@ -222,7 +211,7 @@ def _done_ids(path: Path, fmt: str) -> list:
     for line in raw[:keep].split(b"\n")[:-1]:
         try:
             obj = json.loads(line)
-        except ValueError:  # not JSON, or not UTF-8
+        except (ValueError, RecursionError):  # not JSON, or not UTF-8
             obj = None
         # events: a record is one error line, one {"events": 0} line, or events numbered from 0
         if isinstance(obj, dict) and (fmt == "jsonl" or obj.get("event", 0) == 0):

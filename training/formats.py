@@ -60,7 +60,7 @@ def read_bytes(path: str | Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror}); check the file's permissions") from None
+        raise DataError(f"{path}: cannot read ({e.strerror}); check that it is a readable file") from None
 
 
 def read_text(path: str | Path) -> str:
@@ -83,16 +83,33 @@ def read_text(path: str | Path) -> str:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict | None, str | None]]:
     """Yield ``(line_number, record, error)`` for each non-blank line; a bad line yields an error."""
-    text = read_text(path)
-    # records end at "\n" only: JSON strings may hold U+2028, U+0085, \x1c ... (str.splitlines
-    # would cut a record there)
-    for lineno, line in enumerate(text.split("\n"), 1):
+    yield from iter_jsonl_bytes(read_bytes(path))
+
+
+def iter_jsonl_bytes(raw: bytes) -> Iterator[tuple[int, dict | None, str | None]]:
+    """:func:`iter_jsonl` over the bytes of a JSONL file.
+
+    Records end at ``"\\n"`` only (a JSON string may hold U+2028, U+0085, ``\\x1c`` ..., where
+    ``str.splitlines`` would cut it), and each line is decoded by itself, so a line that is not
+    UTF-8 spoils only itself.
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+        raw = raw[3:]
+    for lineno, bline in enumerate(raw.split(b"\n"), 1):
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield lineno, None, f"invalid UTF-8 at column {e.start + 1}; re-save the file as UTF-8"
+            continue
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             yield lineno, None, f"not valid JSON ({e.msg} at column {e.colno})"
+            continue
+        except RecursionError:
+            yield lineno, None, "not valid JSON (nested too deeply)"
             continue
         if not isinstance(obj, dict):
             yield lineno, None, f"expected a JSON object, got {type(obj).__name__}"
@@ -332,8 +349,9 @@ def read_conll(path: str | Path) -> list[dict]:
         try:
             relations = json.loads(comments.get("relations", "[]"))
             meta = json.loads(comments["meta"]) if "meta" in comments else None
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: a '# relations' or '# meta' comment is not valid JSON ({e.msg})") from None
+        except (json.JSONDecodeError, RecursionError) as e:
+            why = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
+            raise DataError(f"{path}:{lineno}: a '# relations' or '# meta' comment is not valid JSON ({why})") from None
         record = {
             "id": rid,
             "text": text,
@@ -346,4 +364,4 @@ def read_conll(path: str | Path) -> list[dict]:
     return records
 
 
-__all__ += ["iter_jsonl", "SpanError"]
+__all__ += ["iter_jsonl", "iter_jsonl_bytes", "SpanError"]

@@ -61,11 +61,16 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
     killed right after a checkpoint (used to test ``resume``).
     """
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     out = Path(output_dir)
     t = config.train
-    accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum)
+    # a batch without entity pairs leaves the relation head unused: DDP must allow that
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    # cpu=True without CUDA: under `accelerate launch --multi_gpu` or torchrun on a CPU machine the
+    # processes then form a gloo group instead of each training alone
+    accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
+                              kwargs_handlers=[ddp], cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     say = log if main else (lambda *a, **k: None)
     ckpt = _find_checkpoint(out) if resume else None
@@ -91,7 +96,11 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         model, tokenizer, gazetteer = _load_model(ckpt / "model")
         say(f"resuming from {ckpt}")
     else:
-        model, tokenizer, gazetteer = _new_model(config, records["train"], say)
+        # several processes must share one vocabulary (WordPiece training breaks ties arbitrarily):
+        # the main process learns it first and the others read it
+        with accelerator.main_process_first():
+            model, tokenizer, gazetteer = _new_model(config, records["train"], say,
+                                                     shared_tokenizer=out / ".tokenizer" if accelerator.num_processes > 1 else None)
     settings: MarsadSettings = model.settings
     say(f"encoder: {config.model.encoder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
 
@@ -203,17 +212,20 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
 
 
 # --- pieces ------------------------------------------------------------------------------------
-def _new_model(config: TrainConfig, train_records: list[dict], log=print):
+def _new_model(config: TrainConfig, train_records: list[dict], log=print, shared_tokenizer: Path | None = None):
     m = config.model
     settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden)
     if m.encoder == "scratch":
         from .scratch import build_scratch_encoder, train_wordpiece
 
         unlabelled = _unlabelled_texts(config)
-        if m.scratch.tokenizer:
+        reuse = config.resolve(m.scratch.tokenizer) if m.scratch.tokenizer else None
+        if reuse is None and shared_tokenizer is not None and (shared_tokenizer / "tokenizer.json").is_file():
+            reuse = shared_tokenizer
+        if reuse is not None:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(str(config.resolve(m.scratch.tokenizer)), use_fast=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(reuse), use_fast=True)
         else:  # the vocabulary is learnt from every text the encoder will see
             texts = [r["text"] for r in train_records] + unlabelled
             for extra in m.scratch.extra_texts:
@@ -223,6 +235,8 @@ def _new_model(config: TrainConfig, train_records: list[dict], log=print):
                 texts += path.read_text(encoding="utf-8").splitlines()
             tokenizer = train_wordpiece(texts, m.scratch.vocab_size)
             tokenizer.model_max_length = m.scratch.max_position
+            if shared_tokenizer is not None:
+                tokenizer.save_pretrained(str(shared_tokenizer))
         encoder = build_scratch_encoder(m.scratch, tokenizer, m.dropout)
         if m.scratch.pretrain.steps > 0:
             from .scratch import pretrain_mlm
