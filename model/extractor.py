@@ -86,12 +86,17 @@ class Extractor:
                 raise ModelLoadError(f"{path}: {GAZETTEER_NAME} is missing; the folder is incomplete")
             gazetteer = Gazetteer.load(path)
         kwargs.setdefault("gazetteer", gazetteer)
+        if not (Path(path) / "tokenizer.json").is_file():
+            raise ModelLoadError(f"{path}: tokenizer.json is missing; the folder is incomplete (save the tokenizer with the model)")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True, trust_remote_code=False)
         except (OSError, ValueError, TypeError) as e:
             raise ModelLoadError(f"{path}: the tokenizer files are missing or broken ({str(e).splitlines()[0]})") from None
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{path}: needs a fast tokenizer (tokenizer.json) for exact offsets")
+        if len(tokenizer) > model.config.vocab_size:
+            raise ModelLoadError(f"{path}: the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size}; "
+                                 "the tokenizer and weights do not belong together")
         kwargs.setdefault("model_dir", path)  # where an ONNX export is cached
         return cls(model, tokenizer, device=device, precision=precision, **kwargs)
 
@@ -106,6 +111,9 @@ class Extractor:
         """
         if isinstance(texts, str):
             texts = [texts]
+        elif texts is None or isinstance(texts, (bytes, bytearray, dict)) or not hasattr(texts, "__iter__"):
+            raise TypeError(f"extract() takes a string or a list of strings, got {type(texts).__name__}"
+                            + ("; decode bytes first, e.g. data.decode('utf-8')" if isinstance(texts, (bytes, bytearray)) else ""))
         return [rec for _, rec in self.extract_iter(enumerate(texts), progress=progress)]
 
     def extract_iter(self, items: Iterable[tuple[object, object]], *, chunk_chars: int = 200_000,
@@ -277,7 +285,9 @@ class Extractor:
             ents = entity_lists[i]
             for a, (_, (hs, he, ht)) in enumerate(ents):
                 for b, (_, (ts, te, tt)) in enumerate(ents):
-                    if a != b and (ht, tt) in allowed:
+                    # a relation between words more than MAX_PAIR_DISTANCE apart is not a sentence's
+                    # relation but a run-on text's (a scraped page without full stops): skip it
+                    if a != b and (ht, tt) in allowed and abs(ts - hs) <= MAX_PAIR_DISTANCE:
                         pairs.append([r, hs, he, ts, te, ht, tt])
                         owners.append((i, a, b))
         if not pairs:
@@ -298,6 +308,7 @@ class Extractor:
 
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+MAX_PAIR_DISTANCE = 120  # words; corpus relations span at most a few dozen
 
 
 def _length_batches(order: list[int], windows: list[Window], batch_tokens: int, batch_size: int) -> Iterator[list[int]]:

@@ -61,8 +61,15 @@ class RelationHead(nn.Module):
             nn.Linear(inner, num_relations),
         )
 
-    def forward(self, words: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        # words: (B, W, H); pairs: (P, 7) -> logits (P, R)
+    def forward(self, words: torch.Tensor, pairs: torch.Tensor, max_elements: int = 1 << 24) -> torch.Tensor:
+        # words: (B, W, H); pairs: (P, 7) -> logits (P, R). Pairs go in chunks so that the
+        # (chunk, W, H) context tensor stays under max_elements however long the sentence is.
+        chunk = max(1, max_elements // max(1, words.size(1) * words.size(2)))
+        if pairs.size(0) > chunk:
+            return torch.cat([self._forward(words, pairs[i : i + chunk]) for i in range(0, pairs.size(0), chunk)])
+        return self._forward(words, pairs)
+
+    def _forward(self, words: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         b, hs, he, ts, te, htype, ttype = pairs.unbind(-1)
         w = words[b]  # (P, W, H)
         ar = torch.arange(words.size(1), device=words.device)
@@ -207,6 +214,10 @@ class MarsadModel(nn.Module):
             state = load_file(str(path / WEIGHTS_NAME))
         except (SafetensorError, OSError, ValueError) as e:
             raise ModelLoadError(f"{path}/{WEIGHTS_NAME} is corrupted or not a safetensors file ({e}); re-save or re-download the model") from None
+        bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise ModelLoadError(f"{path}/{WEIGHTS_NAME} is corrupted: {len(bad)} tensors hold NaN or infinite values "
+                                 f"(e.g. {bad[0]}); re-save or re-download the model")
         model.load_flat_state(state, where=str(path))
         return model
 
@@ -244,9 +255,10 @@ def load_encoder(name_or_path: str) -> nn.Module:
     """A pretrained encoder from the hub or a local folder (never remote code)."""
     from transformers import AutoModel
 
+    kw = {"trust_remote_code": False, "use_safetensors": True}  # never unpickle weights
     try:
-        return AutoModel.from_pretrained(name_or_path, add_pooling_layer=False, trust_remote_code=False)
+        return AutoModel.from_pretrained(name_or_path, add_pooling_layer=False, **kw)
     except TypeError:
-        return AutoModel.from_pretrained(name_or_path, trust_remote_code=False)
+        return AutoModel.from_pretrained(name_or_path, **kw)
 
 

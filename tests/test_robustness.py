@@ -7,7 +7,6 @@ finished work, or run code. The kill tests kill real subprocesses.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -36,6 +35,18 @@ from marsad.training.formats import validate_record
 QUIET = lambda *a, **k: None  # noqa: E731
 SUBPROCESS_ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
                   "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These tests check behaviour, not speed: one intra-op thread keeps them quick on a busy
+    machine (several torch threads spin-waiting for a shared core cost many times the work)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture
@@ -289,9 +300,9 @@ def test_predict_text_with_unpaired_surrogate(cli, trained_model, tmp_path):
     code, _, err = cli("predict", "-m", trained_model, src, "-o", tmp_path / "o.html", "-f", "html", "-q")
     assert code == 0
     # as gold data it is refused with a clear problem
-    write_jsonl_raw = tmp_path / "gold.jsonl"
-    write_jsonl_raw.write_text('{"id": "g", "text": "\\ud800 x", "entities": [], "relations": []}\n', encoding="utf-8")
-    code, _, err = cli("validate", write_jsonl_raw)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "g", "text": "\\ud800 x", "entities": [], "relations": []}\n', encoding="utf-8")
+    code, _, err = cli("validate", gold)
     assert code == 1 and "unpaired surrogate (U+D800) at character 0" in err
 
 
@@ -362,29 +373,29 @@ def test_one_megabyte_article(cli, trained_model, tmp_path):
     assert len(rec["entities"]) > 100
 
 
-@pytest.mark.xfail(raises=(RuntimeError, MemoryError), strict=False, reason=(
-    "model/modeling.py RelationHead.forward materialises words[b] (pairs x words x hidden) and model/extractor.py "
-    "_relations pairs every entity of a sentence with every other: a 10,000-character line without sentence "
-    "punctuation needs ~14 GB, a 20,000-character one tries to allocate ~55 GB"))
-def test_long_unpunctuated_line_fits_in_memory(extractor):
-    """A scraped page with no full stops is one sentence of thousands of words."""
+LIMITED_EXTRACT = """
+import re, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, resource.RLIM_INFINITY))  # 8 GB of address space
+from marsad.model import Extractor
+ex = Extractor.from_pretrained(sys.argv[1], device="cpu", precision="fp32")
+text = open(sys.argv[2], encoding="utf-8").read()
+[rec] = ex.extract(text)
+print(len(rec["entities"]), len(rec["relations"]))
+"""
+
+
+def test_long_unpunctuated_line_fits_in_memory(trained_model, tmp_path):
+    """A scraped page with no full stops is one sentence of thousands of words (run in a process
+    limited to 8 GB, so that the failure cannot take the machine's memory)."""
     import re
 
-    resource = pytest.importorskip("resource")
+    pytest.importorskip("resource")
     flat = re.sub(r"[.!?؟…\n]", " ", SEED_TXT.read_text(encoding="utf-8"))
-    text = (flat + " ") * 2  # ~11,000 characters, one sentence
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/statm") as f:
-        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = used + 4 * 2**30  # 4 GB more than the test process has now
-    if hard != resource.RLIM_INFINITY and hard < limit:
-        pytest.skip("address-space limit already below the test's")
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        [rec] = extractor.extract(text)
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    check_record(rec, text)
+    src = tmp_path / "flat.txt"
+    src.write_text((flat + " ") * 4, encoding="utf-8")  # ~22,000 characters, one sentence
+    proc = subprocess.run([sys.executable, "-c", LIMITED_EXTRACT, str(trained_model), str(src)],
+                          capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 # --- decorated Arabic -------------------------------------------------------------------------
@@ -508,7 +519,7 @@ def test_training_data_with_wrong_labels(cli, tmp_path):
     write_jsonl(recs, tmp_path / "train.jsonl")
     code, _, err = cli("train", path, "-o", tmp_path / "run")
     assert code == 1
-    assert err.startswith("marsad train: error: 3 problem(s) in the data; fix them")  # the label, and two relations
+    assert err.startswith("marsad train: error: ") and "problem(s) in the data; fix them" in err.splitlines()[0]
     assert f"{tmp_path / 'train.jsonl'}:3 [{recs[2]['id']}]: entity 0: label 'PLACE' is not one of ACTOR, LOCATION, CASUALTY" in err
 
 
@@ -587,8 +598,6 @@ def test_model_folder_missing(cli, tmp_path):
     assert code == 1 and "no such model folder" in one_line_error(err, "evaluate")
 
 
-@pytest.mark.xfail(reason="model/extractor.py: with tokenizer.json and tokenizer_config.json gone, transformers "
-                          "builds an empty 5-token BertTokenizer and predictions are silently garbage", strict=False)
 def test_model_folder_without_tokenizer_files(model_copy):
     (model_copy / "tokenizer.json").unlink()
     (model_copy / "tokenizer_config.json").unlink()
@@ -596,7 +605,6 @@ def test_model_folder_without_tokenizer_files(model_copy):
         Extractor.from_pretrained(model_copy, device="cpu")
 
 
-@pytest.mark.xfail(reason="model/modeling.py: non-finite (NaN) weights from a corrupted file load silently", strict=False)
 def test_model_with_nan_weights_is_refused(model_copy):
     from safetensors.torch import load_file, save_file
 
@@ -605,6 +613,16 @@ def test_model_with_nan_weights_is_refused(model_copy):
     save_file(state, str(model_copy / "model.safetensors"))
     with pytest.raises(ModelLoadError, match="corrupted|finite|NaN"):
         MarsadModel.from_pretrained(model_copy)
+
+
+def test_device_or_precision_this_machine_lacks(cli, trained_model):
+    import torch
+
+    code, _, err = cli("predict", "-m", trained_model, SEED_TXT, "--device", "cpu", "--precision", "fp16")
+    assert code == 2 and "precision fp16 needs a CUDA GPU; on CPU use fp32 or int8" in one_line_error(err, "predict")
+    if not torch.cuda.is_available():
+        code, _, err = cli("evaluate", "-m", trained_model, SEED_JSONL, "--device", "cuda")
+        assert code == 2 and "no CUDA GPU is available; use --device cpu" in one_line_error(err, "evaluate")
 
 
 def test_debug_shows_the_traceback(cli, tmp_path):
@@ -636,9 +654,9 @@ def _wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float = 240
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
 
 
 def test_training_killed_resumes_from_last_checkpoint(cli, tmp_path):
@@ -655,6 +673,7 @@ def test_training_killed_resumes_from_last_checkpoint(cli, tmp_path):
             _wait_for(lambda: (out / "checkpoint" / "COMPLETE").exists(), proc, log)
         finally:
             _kill(proc)
+    assert proc.returncode == -signal.SIGKILL
     # the last complete checkpoint (``checkpoint.old`` only if the kill fell inside a swap)
     ckpt = next(d for d in (out / "checkpoint", out / "checkpoint.old") if (d / "COMPLETE").is_file())
     state = json.loads((ckpt / "trainer_state.json").read_text())["state"]
@@ -766,7 +785,7 @@ def _predict_input(path: Path, n: int) -> list:
 
 def test_predict_killed_midway_resumes_each_record_once(cli, trained_model, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    ids = _predict_input(src, 1100)  # the extractor works 512 records at a time: three chunks
+    ids = _predict_input(src, 1100)  # results stream out a chunk (512 records) at a time: three chunks
     log = tmp_path / "predict.log"
     with open(log, "wb") as f:
         proc = subprocess.Popen([sys.executable, "-m", "marsad.training.cli", "predict", "-m", str(trained_model),
@@ -776,6 +795,7 @@ def test_predict_killed_midway_resumes_each_record_once(cli, trained_model, tmp_
             _wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 1, proc, log)
         finally:
             _kill(proc)
+    assert proc.returncode == -signal.SIGKILL
     done = out.read_bytes()
     done = done[: done.rfind(b"\n") + 1]
     n_done = done.count(b"\n")
@@ -788,8 +808,7 @@ def test_predict_killed_midway_resumes_each_record_once(cli, trained_model, tmp_
     rows = [json.loads(line) for line in lines_of(out)]
     assert [r["id"] for r in rows] == ids  # each record exactly once, in input order
     assert out.read_bytes().startswith(done)  # finished work is kept as it was
-    assert sum(1 for r in rows if r.get("error")) == sum(1 for i in ids if not i.startswith("r"))  + sum(
-        1 for k in range(len(ids)) if k % 97 == 5)
+    assert [k for k, r in enumerate(rows) if r.get("error")] == [k for k in range(len(ids)) if k % 97 in (5, 50)]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "events"])
@@ -820,11 +839,17 @@ def test_predict_resume_refuses_another_runs_output(cli, trained_model, tmp_path
     src = tmp_path / "in.jsonl"
     _predict_input(src, 3)
     other = tmp_path / "other.jsonl"
-    other.write_text('{"id": "x", "text": "t", "entities": [], "relations": []}\n', encoding="utf-8")
+    other.write_text('{"id": "x", "text": "t", "entities": [], "relations": []}\n{"id": "y", "te', encoding="utf-8")
     before = other.read_bytes()
-    code, _, err = cli("predict", "-m", trained_model, src, "-o", other, "-q", "--resume")
-    assert code == 1 and "it is another run's output" in one_line_error(err, "predict")
-    assert other.read_bytes() == before
+    for fmt in ("jsonl", "events"):
+        code, _, err = cli("predict", "-m", trained_model, src, "-o", other, "-f", fmt, "-q", "--resume")
+        assert code == 1 and "it is another run's output" in one_line_error(err, "predict")
+        assert other.read_bytes() == before  # left exactly as it was
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("my notes, not predictions\n", encoding="utf-8")
+    code, _, err = cli("predict", "-m", trained_model, src, "-o", notes, "-q", "--resume")
+    assert code == 1 and f"{notes}:1: not a line marsad predict writes" in one_line_error(err, "predict")
+    assert notes.read_text(encoding="utf-8") == "my notes, not predictions\n"
     code, _, err = cli("predict", "-m", trained_model, src, "--resume")
     assert code == 2 and "--resume needs -o OUT" in one_line_error(err, "predict")
 
@@ -948,9 +973,6 @@ def test_training_encoder_with_pickle_weights_runs_no_code(tmp_path, trained_mod
     assert not marker.exists()
 
 
-@pytest.mark.xfail(reason="model/modeling.py load_encoder: AutoModel.from_pretrained without use_safetensors=True "
-                          "unpickles pytorch_model.bin (torch weights_only) and the UnpicklingError is not a clear error",
-                   strict=False)
 def test_training_encoder_with_pickle_weights_is_refused_clearly(cli, tmp_path, trained_model):
     enc = _encoder_folder(tmp_path, trained_model)
     (enc / "model.safetensors").unlink()
@@ -960,9 +982,6 @@ def test_training_encoder_with_pickle_weights_is_refused_clearly(cli, tmp_path, 
     assert code == 1 and "safetensors" in one_line_error(err, "train")
 
 
-@pytest.mark.xfail(reason="training/trainer.py _new_model: AutoTokenizer.from_pretrained(encoder) without "
-                          "trust_remote_code=False prompts 'Do you wish to run the custom code? [y/N]', and a 'y' runs it",
-                   strict=False)
 def test_training_encoder_code_is_never_offered(tmp_path, trained_model, monkeypatch):
     from marsad.training.trainer import train
 

@@ -92,13 +92,21 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
-def cmd_evaluate(args) -> int:
+def _load_extractor(path: str, **kwargs):
+    """``Extractor.from_pretrained``; a device or precision this machine cannot give is a usage error."""
     from marsad.model import Extractor
 
+    try:
+        return Extractor.from_pretrained(path, **kwargs)
+    except ValueError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+
+
+def cmd_evaluate(args) -> int:
     from .data import load_records
     from .evaluation import evaluate, format_report
 
-    ex = Extractor.from_pretrained(args.model, device=args.device, precision=args.precision)
+    ex = _load_extractor(args.model, device=args.device, precision=args.precision)
     gold = load_records([Path(p) for p in args.data], ex.entity_labels)
     if not gold:
         raise CLIError(f"{', '.join(args.data)}: no records to evaluate on (the files are empty)")
@@ -195,41 +203,32 @@ def _format_record(rid, record: dict, fmt: str) -> str:
     raise ValueError(fmt)
 
 
-def _done_ids(path: Path, fmt: str) -> list:
-    """Ids of the records a killed run already wrote completely; the file is cut back to them.
-
-    A torn last line is cut off. With ``events`` (several lines a record, and a record's lines
-    cannot tell whether more were to follow) the last record is cut off too and done again.
-    """
+def _done_ids(path: Path, fmt: str) -> tuple[list, list[int], int]:
+    """What a killed run already wrote to ``path``: the id of each record, the byte offset where
+    each record starts, and the bytes up to the last complete line (a torn last line is not kept)."""
     if not path.exists():
-        return []
+        return [], [], 0
     raw = path.read_bytes()
     keep = raw.rfind(b"\n") + 1
     ids, starts = [], []
     key = "id" if fmt == "jsonl" else "record_id"
     pos = 0
-    for line in raw[:keep].split(b"\n")[:-1]:
+    for lineno, line in enumerate(raw[:keep].split(b"\n")[:-1], 1):
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError):  # not JSON, or not UTF-8
             obj = None
+        if not isinstance(obj, dict):
+            raise CLIError(f"{path}:{lineno}: not a line marsad predict writes; it is another run's output")
         # events: a record is one error line, one {"events": 0} line, or events numbered from 0
-        if isinstance(obj, dict) and (fmt == "jsonl" or obj.get("event", 0) == 0):
+        if fmt == "jsonl" or obj.get("event", 0) == 0:
             ids.append(obj.get(key))
             starts.append(pos)
         pos += len(line) + 1
-    if fmt == "events" and ids:
-        ids.pop()
-        keep = starts.pop()
-    if keep != len(raw):
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-    return ids
+    return ids, starts, keep
 
 
 def cmd_predict(args) -> int:
-    from marsad.model import Extractor
-
     from .formats import DataError
 
     fmt = args.format
@@ -248,15 +247,21 @@ def cmd_predict(args) -> int:
         raise CLIError(str(e)) from None
     if not items:
         raise CLIError("no input records (the files are empty)")
-    ex = Extractor.from_pretrained(args.model, device=args.device if not dist else f"{dist['device']}",
-                                   precision=args.precision, batch_size=args.batch_size)
+    ex = _load_extractor(args.model, device=args.device if not dist else f"{dist['device']}",
+                         precision=args.precision, batch_size=args.batch_size)
     done = set()
     skip = 0
     if args.resume:
-        written = _done_ids(out_path, fmt)
+        written, starts, keep = _done_ids(out_path, fmt)
+        if [str(i) for i, _ in items[: len(written)]] != [str(w) for w in written]:
+            raise CLIError(f"{out_path} does not hold the first {len(written)} records of this input; it is another run's output")
+        if fmt == "events" and written:  # a record's event lines cannot tell if more were to come: redo the last
+            written.pop()
+            keep = starts.pop()
+        if out_path.exists() and out_path.stat().st_size != keep:
+            with open(out_path, "r+b") as f:  # drop a torn last line (or an events record cut short)
+                f.truncate(keep)
         skip = len(written)
-        if [str(i) for i, _ in items[:skip]] != [str(w) for w in written]:
-            raise CLIError(f"{out_path} does not hold the first {skip} records of this input; it is another run's output")
         done = set(range(skip))
         print(f"resuming: {skip} of {len(items)} records already in {out_path}", file=sys.stderr)
     failed = sum(1 for _, t in items if isinstance(t, dict))

@@ -225,7 +225,7 @@ def _new_model(config: TrainConfig, train_records: list[dict], log=print, shared
         if reuse is not None:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(str(reuse), use_fast=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(reuse), use_fast=True, trust_remote_code=False)
         else:  # the vocabulary is learnt from every text the encoder will see
             texts = [r["text"] for r in train_records] + unlabelled
             for extra in m.scratch.extra_texts:
@@ -247,9 +247,9 @@ def _new_model(config: TrainConfig, train_records: list[dict], log=print, shared
         from transformers import AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(m.encoder, use_fast=True)
+            tokenizer = AutoTokenizer.from_pretrained(m.encoder, use_fast=True, trust_remote_code=False)
             encoder = load_encoder(m.encoder)
-        except OSError as e:
+        except (OSError, ValueError, EnvironmentError) as e:
             raise TrainingError(
                 f"cannot load the encoder {m.encoder!r}: {str(e).splitlines()[0]}. Give a local folder with "
                 "config.json, model.safetensors and tokenizer files, or a hub id on a machine that can reach the hub"
