@@ -65,7 +65,7 @@ def test_long_sentence_is_windowed(trained_model):
     # differences, but most entities must agree, including those past the first window
     ka, kb = set(key(a["entities"])), set(key(b["entities"]))
     assert len(ka & kb) >= 0.5 * len(kb)
-    assert max(e for _, e, _ in ka & kb) > len(text) * 0.7
+    assert max(s for s, _, _ in ka & kb) > len(text) * 0.4  # the first window ends near a quarter of the text
 
 
 def test_decorated_text_gives_the_same_entities_with_original_offsets(extractor):
