@@ -170,8 +170,9 @@ def fp32_peak_flops(seconds: float = 2.0) -> float:
     return best
 
 
-def make_runner(path: str, folder: Path, shared_model=None):
-    """A function articles -> list of entity sets, with the model loaded (and exported) now."""
+def make_runner(path: str, folder: Path, reference=None):
+    """A function articles -> list of entity sets, with the model loaded (and exported) now.
+    Extractor paths share ``reference``'s (an fp32 Extractor's) model, tokenizer and gazetteer."""
     import torch
 
     if path == "pipeline":
@@ -188,13 +189,13 @@ def make_runner(path: str, folder: Path, shared_model=None):
                 return [{(e["start"], e["end"], e["entity_group"]) for e in pipe(a)} for a in articles]
 
         return run
-    from transformers import AutoTokenizer
+    from marsad.model import Extractor
 
-    from marsad.model import Extractor, MarsadModel
-
-    model = shared_model if shared_model is not None else MarsadModel.from_pretrained(folder)
-    tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
-    ex = Extractor(model, tok, device="cpu", precision=path, model_dir=folder)
+    if reference is None:
+        ex = Extractor.from_pretrained(folder, device="cpu", precision=path)
+    else:
+        ex = Extractor(reference.model, reference.tokenizer, device="cpu", precision=path, model_dir=folder,
+                       gazetteer=getattr(reference, "gazetteer", None))
 
     def run(articles):
         return [{(e["start"], e["end"], e["label"]) for e in r["entities"]} for r in ex.extract(articles)]
@@ -285,26 +286,25 @@ def chunk_articles(articles: list[str], counts: list[int], chunk_tokens: int) ->
 
 def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], repeats: int, threads: int,
                memory_articles: int, chunk_tokens: int) -> dict:
-    import torch
+    import transformers
     from transformers import AutoTokenizer
 
-    from marsad.model import MarsadModel
-
-    import transformers
+    from marsad.model import Extractor
 
     transformers.logging.set_verbosity_error()
     tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
     tok_counts = [len(ids) for ids in tok(articles, add_special_tokens=False)["input_ids"]]
     n_tokens = sum(tok_counts)
-    model = MarsadModel.from_pretrained(folder)  # shared by the Extractor paths (int8 quantises a copy)
-    flops_per_token = 2 * non_embedding_params(model)
+    # one model shared by the Extractor paths (int8 quantises a copy; onnx reads the folder)
+    reference = Extractor.from_pretrained(folder, device="cpu", precision="fp32")
+    flops_per_token = 2 * non_embedding_params(reference.model)
     say(f"[{name}] {len(articles)} articles, {n_tokens} tokens, {flops_per_token / 1e6:.1f} MFLOP/token, paths {paths}")
 
     runners, load_s, skipped = {}, {}, {}
     for p in paths:
         t = time.perf_counter()
         try:
-            runners[p] = make_runner(p, folder, model)
+            runners[p] = make_runner(p, folder, reference)
         except ImportError as e:  # onnxruntime missing
             skipped[p] = str(e)
             say(f"[{name}] skipping {p}: {e}")

@@ -16,6 +16,8 @@ import torch
 from conftest import SEED_TXT, overfit_records
 from marsad.model import Extractor
 
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
 
 def _entities(records):
     return [{(e["start"], e["end"], e["label"]) for e in r["entities"]} for r in records]
@@ -29,6 +31,12 @@ def agreement(reference, other) -> tuple[float, float]:
     recall = same / n_ref if n_ref else 1.0
     f1 = 2 * same / (n_ref + n_got) if n_ref + n_got else 1.0
     return recall, f1
+
+
+def agreement_of_sets(ref: list[set], got: list[set]) -> float:
+    same = sum(len(a & b) for a, b in zip(ref, got))
+    total = sum(map(len, ref)) + sum(map(len, got))
+    return 2 * same / total if total else 1.0
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +72,15 @@ def test_onnx_agrees_with_fp32(onnx_model, texts, reference, precision):
     fast = Extractor.from_pretrained(onnx_model, device="cpu", precision=precision)
     got = fast.extract(texts)
     recall, f1 = agreement(reference, got)
-    if precision == "onnx-fp32":  # the same arithmetic up to fusion: identical entities
-        assert (recall, f1) == (1.0, 1.0)
+    if precision == "onnx-fp32":  # the same arithmetic up to fusion's rounding (1.0 measured)
+        assert recall >= 0.99 and f1 >= 0.99, (recall, f1)
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
     assert (onnx_model / "onnx" / f"encoder-{precision[5:]}.onnx").is_file()
-    # relations and casualty fields come through the same heads
-    assert [len(r["relations"]) for r in got] and all("text" in e for r in got for e in r["entities"])
+    if (recall, f1) == (1.0, 1.0):  # same entities: the relation head sees the ONNX word states
+        def rels(records):
+            return [{(x["head"], x["tail"], x["label"]) for x in r["relations"]} for r in records]
+
+        assert agreement_of_sets(rels(reference), rels(got)) >= 0.95
 
 
 def test_onnx_hidden_states_close_to_torch(onnx_model, extractor):
@@ -78,9 +89,11 @@ def test_onnx_hidden_states_close_to_torch(onnx_model, extractor):
     enc = load_onnx_encoder(extractor.model, onnx_model, variant="fp32")
     ids = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 14, 15, 3, 0, 0]])
     mask = (torch.arange(6) < torch.tensor([[6], [4]])).long()
+    # token types carry features (e.g. gazetteer marks) when the encoder has more than one
+    types = (ids % 2) * mask if extractor.model.encoder.config.type_vocab_size > 1 else torch.zeros_like(ids)
     with torch.inference_mode():
-        want = extractor.model.encode(ids, mask, torch.zeros_like(ids))
-    got = enc(ids, mask, torch.zeros_like(ids))
+        want = extractor.model.encode(ids, mask, types)
+    got = enc(ids, mask, types)
     assert got.shape == want.shape and got.dtype == torch.float32
     real = mask.bool()
     assert torch.allclose(got[real], want[real], atol=1e-4, rtol=1e-3)
@@ -128,18 +141,16 @@ def test_onnx_missing_names_the_extra(trained_model, monkeypatch):
         Extractor.from_pretrained(trained_model, device="cpu", precision="onnx-int8")
 
 
+@needs_cuda
 def test_onnx_precisions_are_cpu_only(trained_model):
-    if not torch.cuda.is_available():
-        pytest.skip("the device check runs only where a GPU could be asked for")
     with pytest.raises(ValueError, match="runs on the CPU"):
         Extractor.from_pretrained(trained_model, device="cuda", precision="onnx-int8")
 
 
 @pytest.mark.gpu
+@needs_cuda
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_gpu_half_precision_agrees_with_fp32(trained_model, texts, precision):
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     ref = Extractor.from_pretrained(trained_model, device="cuda", precision="fp32").extract(texts)
