@@ -8,7 +8,7 @@ Paths, all on the same articles, the same saved model folder and ``torch.set_num
 
 - ``pipeline``: ``transformers.pipeline("token-classification", model=DIR,
   aggregation_strategy="simple", stride=128)``, one call per article (the baseline);
-- ``fp32``: ``Extractor`` in fp32 (today's CPU default: ``precision="auto"`` on a CPU);
+- ``fp32``: ``Extractor`` in fp32 (the CPU default, ``precision="auto"``, and the reference for agreement);
 - ``int8``: ``Extractor`` with torch dynamic int8 quantisation;
 - ``onnx-int8`` / ``onnx-fp32``: ``Extractor`` with the encoder in ONNX Runtime
   (``marsad.model.onnx_backend``; the export is cached beside the model and not timed).
@@ -40,7 +40,7 @@ SEED_ARTICLE = ROOT / "seeds" / "000_e7278219d2bbbc70.txt"
 FIGNEWS = ROOT.parent / "shared" / "data" / "fignews2024" / "FIGNEWS-2024-TEXT-IAA.tsv"
 CORPUS_TEST = ROOT / "data" / "corpus" / "test.jsonl"
 ALL_PATHS = ("pipeline", "fp32", "int8", "onnx-int8", "onnx-fp32")
-DEFAULT_PATH = "fp32"  # what precision="auto" picks on a CPU today
+DEFAULT_PATH = "fp32"  # what precision="auto" picks on a CPU
 BASE_SHAPE = {"vocab_size": 64000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
               "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2}
 POSTS_PER_ARTICLE = 6  # FIGNEWS posts are short: six make an article-sized text

@@ -25,13 +25,12 @@ import torch
 from .casualty import normalize_casualty
 from .encoding import Window, choose_windows, make_windows, subword_words
 from .modeling import MarsadModel, ModelLoadError
-from .schema import NO_RELATION
+from .schema import NO_RELATION, PRECISIONS
 from .tags import viterbi_iob2
 from .text import split_sentences, tokenize
 
 __all__ = ["Extractor", "PRECISIONS"]
 
-PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16", "onnx-int8", "onnx-fp32")
 
 
 class Extractor:
@@ -44,6 +43,10 @@ class Extractor:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = _resolve_device(device)
         if precision == "auto":
+            # GPU: half-precision autocast. CPU: fp32. The int8 paths are about 2x (torch) and 2.7x
+            # (ONNX Runtime) faster at BERT-base size with >= 99% entity agreement, but dynamic
+            # quantisation scales activations per batch, so a sentence's scores (rarely its entities)
+            # depend on which sentences share its batch: opt in with precision="int8"/"onnx-int8".
             precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if self.device.type == "cuda" else "fp32"
         if precision in ("fp16", "bf16") and self.device.type != "cuda":
             raise ValueError(f"precision {precision} needs a CUDA GPU; on CPU use fp32 or int8")

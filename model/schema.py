@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SPEC_VERSION", "ENTITY_LABELS", "RELATION_TYPES", "NO_RELATION", "PAIR_TYPES", "bio_labels"]
+__all__ = ["PRECISIONS", "SPEC_VERSION", "ENTITY_LABELS", "RELATION_TYPES", "NO_RELATION", "PAIR_TYPES", "bio_labels"]
 
 SPEC_VERSION = "1.0"
 ENTITY_LABELS: tuple[str, ...] = ("ACTOR", "LOCATION", "CASUALTY")
@@ -15,6 +15,8 @@ RELATION_TYPES: dict[str, tuple[str, str]] = {
     "CASUALTY_IN": ("CASUALTY", "LOCATION"),
     "CAUSED_BY": ("CASUALTY", "ACTOR"),
 }
+# Inference precisions (Extractor / `marsad predict --precision`).
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "int8", "fp16", "bf16", "onnx-int8", "onnx-fp32")
 # The (head, tail) entity-label pairs the relation head scores.
 PAIR_TYPES: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(RELATION_TYPES.values()))
 
