@@ -90,3 +90,15 @@ def extractor(trained_model):
     from marsad.model import Extractor
 
     return Extractor.from_pretrained(trained_model, device="cpu", precision="fp32")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """For tests that check behaviour, not speed: one intra-op thread keeps them quick on a busy
+    machine (several torch threads spin-waiting for a shared core cost many times the work)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

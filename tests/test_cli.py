@@ -19,16 +19,7 @@ from marsad.training.cli import main
 COMMANDS = ["validate", "convert", "train", "evaluate", "predict"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tests check behaviour, not speed: one intra-op thread keeps them quick on a busy
-    machine (several torch threads spin-waiting for a shared core cost many times the work)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -37,16 +37,7 @@ SUBPROCESS_ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "
                   "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tests check behaviour, not speed: one intra-op thread keeps them quick on a busy
-    machine (several torch threads spin-waiting for a shared core cost many times the work)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
