@@ -71,6 +71,7 @@ class Extractor:
         self.batch_tokens = batch_tokens or (16384 if gpu else 1024)
         self.batch_size = batch_size or (256 if gpu else 32)
         self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
         self.entity_labels = self.settings.entity_labels
         self.relation_labels = self.settings.relation_labels
         self.pair_types = self.model.pair_types
@@ -253,8 +254,7 @@ class Extractor:
 
     def _decode_entities(self, sentence: str, tokens, probs: torch.Tensor) -> list[tuple[dict, tuple[int, int, int]]]:
         tags = viterbi_iob2(probs.clamp_min(1e-9).log(), self.labels)
-        label_index = {label: i for i, label in enumerate(self.labels)}
-        score = probs[torch.arange(len(tags)), torch.tensor([label_index[t] for t in tags])]
+        score = probs[torch.arange(len(tags)), torch.tensor([self._label_index[t] for t in tags])]
         spans = []
         for w, tag in enumerate(tags):
             if tag.startswith("B-"):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .text import Token
 
-__all__ = ["SpanError", "spans_to_tags", "tags_to_spans", "iob2_errors", "repair_iob2"]
+__all__ = ["viterbi_iob2", "SpanError", "spans_to_tags", "tags_to_spans", "iob2_errors", "repair_iob2"]
 
 
 class SpanError(ValueError):
@@ -118,6 +118,3 @@ def viterbi_iob2(scores, labels: Sequence[str]) -> list[str]:
         c = ptr[c]
         path.append(c)
     return [labels[k] for k in reversed(path)]
-
-
-__all__ += ["viterbi_iob2"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["ConfigError", "TrainConfig", "load_config", "apply_overrides", "config_to_dict"]
+__all__ = ["check_data_files", "ConfigError", "TrainConfig", "load_config", "apply_overrides", "config_to_dict"]
 
 
 class ConfigError(ValueError):
@@ -264,6 +264,3 @@ def check_data_files(config: TrainConfig) -> None:
         for f in files:
             if not f.is_file():
                 raise ConfigError(f"{config.source}: data.{split} names {f}, which does not exist")
-
-
-__all__ += ["check_data_files"]

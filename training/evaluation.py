@@ -18,7 +18,7 @@ from seqeval.scheme import IOB2
 from marsad.model.tags import spans_to_tags
 from marsad.model.text import tokenize
 
-__all__ = ["evaluate", "entity_report", "relation_scores", "format_report"]
+__all__ = ["confusion", "headline", "evaluate", "entity_report", "relation_scores", "format_report"]
 
 
 def _tags(record: dict) -> list[str]:
@@ -159,6 +159,3 @@ def format_report(result: dict) -> str:
         parts.append("Relation confusions (gold -> predicted, gold entities)")
         parts += [f"  {k}: {v}" for k, v in sorted(errs.items(), key=lambda kv: -kv[1])]
     return "\n".join(parts)
-
-
-__all__ += ["confusion", "headline"]

@@ -17,7 +17,7 @@ from marsad.model.schema import ENTITY_LABELS, RELATION_TYPES
 from marsad.model.tags import SpanError, iob2_errors, spans_to_tags, tags_to_spans
 from marsad.model.text import tokenize
 
-__all__ = [
+__all__ = ["iter_jsonl", "iter_jsonl_bytes", "SpanError",
     "DataError",
     "Problem",
     "read_bytes",
@@ -362,6 +362,3 @@ def read_conll(path: str | Path) -> list[dict]:
             record["meta"] = meta
         records.append(record)
     return records
-
-
-__all__ += ["iter_jsonl", "iter_jsonl_bytes", "SpanError"]
