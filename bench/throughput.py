@@ -39,8 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED_ARTICLE = ROOT / "seeds" / "000_e7278219d2bbbc70.txt"
 FIGNEWS = ROOT.parent / "shared" / "data" / "fignews2024" / "FIGNEWS-2024-TEXT-IAA.tsv"
 CORPUS_TEST = ROOT / "data" / "corpus" / "test.jsonl"
-ALL_PATHS = ("pipeline", "fp32", "int8", "onnx-int8", "onnx-fp32")
-DEFAULT_PATH = "fp32"  # what precision="auto" picks on a CPU
+ALL_PATHS = ("pipeline", "fp32", "bf16", "int8", "onnx-int8", "onnx-fp32")
 BASE_SHAPE = {"vocab_size": 64000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
               "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2}
 POSTS_PER_ARTICLE = 6  # FIGNEWS posts are short: six make an article-sized text
@@ -290,6 +289,7 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
     from transformers import AutoTokenizer
 
     from marsad.model import Extractor
+    from marsad.model.extractor import auto_precision
 
     transformers.logging.set_verbosity_error()
     tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
@@ -298,7 +298,9 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
     # one model shared by the Extractor paths (int8 quantises a copy; onnx reads the folder)
     reference = Extractor.from_pretrained(folder, device="cpu", precision="fp32")
     flops_per_token = 2 * non_embedding_params(reference.model)
-    say(f"[{name}] {len(articles)} articles, {n_tokens} tokens, {flops_per_token / 1e6:.1f} MFLOP/token, paths {paths}")
+    default_path = auto_precision("cpu")  # what precision="auto" picks on this CPU
+    say(f"[{name}] {len(articles)} articles, {n_tokens} tokens, {flops_per_token / 1e6:.1f} MFLOP/token, paths {paths} "
+        f"(default {default_path})")
 
     runners, load_s, skipped = {}, {}, {}
     for p in paths:
@@ -335,7 +337,7 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
 
     res: dict = {"model": str(folder), "articles": len(articles), "tokens": n_tokens, "repeats": repeats,
                  "chunks": len(chunks), "load_average_during": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-                 "flops_per_token": flops_per_token, "default_path": DEFAULT_PATH, "paths": {}}
+                 "flops_per_token": flops_per_token, "default_path": default_path, "paths": {}}
     for p in active:
         med = statistics.median(times[p])
         entry = {"tokens_per_s": round(n_tokens / med, 1), "articles_per_s": round(len(articles) / med, 3),
@@ -352,8 +354,10 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
         for p in active:
             say(f"[{name}] memory of {p} (fresh process)")
             res["paths"][p]["memory"] = measure_memory(p, folder, articles[:memory_articles], threads)
-    if DEFAULT_PATH in res["paths"] and "ratio_vs_pipeline" in res["paths"][DEFAULT_PATH]:
-        res["ratio_vs_pipeline"] = res["paths"][DEFAULT_PATH]["ratio_vs_pipeline"]
+    if default_path in res["paths"] and "ratio_vs_pipeline" in res["paths"][default_path]:
+        res["ratio_vs_pipeline"] = res["paths"][default_path]["ratio_vs_pipeline"]
+        if "agreement" in res["paths"][default_path]:
+            res["agreement"] = res["paths"][default_path]["agreement"]
     fast = {p: e for p, e in res["paths"].items() if p != "pipeline"}
     if fast:
         def speed(p):  # the paired ratio is the steadier number on a busy machine
@@ -378,7 +382,7 @@ def machine_info(threads: int, peak: list[float]) -> dict:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
         flags = set(next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split())
-        info["isa"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16") if f in flags]
+        info["isa"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
     except (OSError, StopIteration):
         pass
     try:

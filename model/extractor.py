@@ -20,16 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .casualty import normalize_casualty
 from .encoding import Window, choose_windows, make_windows, subword_words
 from .modeling import MarsadModel, ModelLoadError
 from .schema import NO_RELATION, PRECISIONS
-from .tags import viterbi_iob2
+from .tags import viterbi_iob2_batch
 from .text import split_sentences, tokenize
 
-__all__ = ["Extractor", "PRECISIONS"]
+__all__ = ["Extractor", "PRECISIONS", "auto_precision", "cpu_has_fast_bf16"]
 
 
 
@@ -43,13 +44,12 @@ class Extractor:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = _resolve_device(device)
         if precision == "auto":
-            # GPU: half-precision autocast. CPU: fp32. The int8 paths are about 2x (torch) and 2.7x
-            # (ONNX Runtime) faster at BERT-base size with >= 99% entity agreement, but dynamic
-            # quantisation scales activations per batch, so a sentence's scores (rarely its entities)
-            # depend on which sentences share its batch: opt in with precision="int8"/"onnx-int8".
-            precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if self.device.type == "cuda" else "fp32"
-        if precision in ("fp16", "bf16") and self.device.type != "cuda":
-            raise ValueError(f"precision {precision} needs a CUDA GPU; on CPU use fp32 or int8")
+            precision = auto_precision(self.device)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA GPU; on CPU use bf16 (CPUs with AMX or AVX512-BF16), fp32 or int8")
+        if precision == "bf16" and self.device.type == "cpu" and not cpu_has_fast_bf16():
+            raise ValueError("precision bf16 on this CPU would be emulated (no AMX or AVX512-BF16) and several times slower "
+                             "than fp32; use fp32, int8 or onnx-int8")
         if precision in ("int8", "onnx-int8", "onnx-fp32") and self.device.type != "cpu":
             raise ValueError(f"precision {precision} runs on the CPU; use --device cpu, or fp16/bf16 on a GPU")
         self.precision = precision
@@ -61,6 +61,21 @@ class Extractor:
         model = model.eval()
         if precision == "int8":
             model = _quantize_int8(model)
+        elif precision == "bf16" and self.device.type == "cpu":
+            # the encoder's weights and activations in bf16 (AMX / AVX512-BF16 matmuls, fp32
+            # accumulation); the tag and relation heads stay fp32. A copy, like int8's.
+            import copy
+
+            encoder, model.encoder = model.encoder, None
+            try:
+                cpu_model = copy.deepcopy(model)
+            finally:
+                model.encoder = encoder
+            cpu_model.encoder = copy.deepcopy(encoder)
+            for m in cpu_model.encoder.modules():
+                if isinstance(m, _BF16_MODULES):
+                    m.to(torch.bfloat16)
+            model = cpu_model
         self._onnx = None  # an onnx_backend.OnnxEncoder standing in for model.encode
         if precision.startswith("onnx-"):
             from .onnx_backend import load_onnx_encoder
@@ -68,13 +83,17 @@ class Extractor:
             self._onnx = load_onnx_encoder(model, model_dir, variant=precision[len("onnx-"):])
         self.model = model.to(self.device)
         gpu = self.device.type == "cuda"
-        self.batch_tokens = batch_tokens or (16384 if gpu else 1024)
-        self.batch_size = batch_size or (256 if gpu else 32)
+        # CPU: ~1k positions a batch keeps fp32 activations in cache; AMX bf16 tiles want ~2k
+        self.batch_tokens = batch_tokens or (16384 if gpu else 2048 if precision == "bf16" else 1024)
+        self.batch_size = batch_size or (256 if gpu else 128 if precision == "bf16" else 32)
         self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-        self._label_index = {label: i for i, label in enumerate(self.labels)}
+        # per tag index: the entity type it begins (-1 for O and I-), whether it continues a span
+        self._begin_type = np.array([self.settings.entity_labels.index(t[2:]) if t.startswith("B-") else -1 for t in self.labels])
+        self._inside = np.array([t.startswith("I-") for t in self.labels])
         self.entity_labels = self.settings.entity_labels
         self.relation_labels = self.settings.relation_labels
         self.pair_types = self.model.pair_types
+        self._allowed_pairs = set(self.pair_types)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto", precision: str = "auto", **kwargs) -> "Extractor":
@@ -190,86 +209,109 @@ class Extractor:
             ws = make_windows(i, ids, first, self.settings.max_length, self.settings.stride, cls_id, sep_id, types) if first else []
             owned.append(list(range(len(windows), len(windows) + len(ws))))
             windows += ws
-        states, probs = self._run_windows(windows)
-        out = []
-        word_states = []
-        entity_lists = []
-        for i, ts in enumerate(tokens):
-            if not ts:
-                word_states.append(None)
-                entity_lists.append([])
-                continue
-            ws = [windows[k] for k in owned[i]]
-            if len(ws) == 1:
-                h, p = states[owned[i][0]], probs[owned[i][0]]
-            else:
-                pick = choose_windows(ws, len(ts))
-                h = torch.stack([states[owned[i][k]][j] for k, j in pick])
-                p = torch.stack([probs[owned[i][k]][j] for k, j in pick])
-            word_states.append(h)
-            if given is None:
-                entity_lists.append(self._decode_entities(sentences[i], ts, p))
-            else:
-                entity_lists.append(self._given_entities(sentences[i], ts, given[i]))
-        relations = self._relations(word_states, entity_lists)
-        for ents, rels in zip(entity_lists, relations):
-            out.append(([e for e, _ in ents], rels))
+        out: list[tuple[list[dict], list[dict]]] = [([], []) for _ in sentences]
+        single = {ks[0]: i for i, ks in enumerate(owned) if len(ks) == 1}
+        parts: dict[int, tuple[torch.Tensor, object]] = {}  # window -> (word states, probs) of long sentences
+        for batch, words, probs in self._run_windows(windows):
+            rows = [r for r, k in enumerate(batch) if k in single]
+            if rows:
+                sel = rows if len(rows) < len(batch) else slice(None)
+                pick = torch.tensor(rows, device=words.device) if len(rows) < len(batch) else None
+                idx = [single[batch[r]] for r in rows]
+                results = self._decode_rows(words if pick is None else words[pick], probs[sel], idx, sentences, tokens, given)
+                for i, res in zip(idx, results):
+                    out[i] = res
+            for r, k in enumerate(batch):
+                if k not in single:
+                    n = len(windows[k].word_index)
+                    parts[k] = (words[r, :n], probs[r, :n])
+        # sentences longer than one window: each word from the window where it sits furthest from an edge
+        long = [i for i, ks in enumerate(owned) if len(ks) > 1]
+        for g in range(0, len(long), 16):
+            idx = long[g : g + 16]
+            width = max(len(tokens[i]) for i in idx)
+            hidden = parts[owned[idx[0]][0]][0].size(-1)
+            words = parts[owned[idx[0]][0]][0].new_zeros(len(idx), width, hidden)
+            probs = np.zeros((len(idx), width, len(self.labels)), dtype=np.float32)
+            for r, i in enumerate(idx):
+                ws = [windows[k] for k in owned[i]]
+                for w, (k, j) in enumerate(choose_windows(ws, len(tokens[i]))):
+                    h, p = parts[owned[i][k]]
+                    words[r, w], probs[r, w] = h[j], p[j]
+            for i, res in zip(idx, self._decode_rows(words, probs, idx, sentences, tokens, given)):
+                out[i] = res
         return out
 
     @torch.inference_mode()
-    def _run_windows(self, windows: list[Window]):
-        states: list = [None] * len(windows)
-        probs: list = [None] * len(windows)
+    def _run_windows(self, windows: list[Window]) -> Iterator[tuple[list[int], torch.Tensor, np.ndarray]]:
+        """``(window numbers, word states (B, W, H) float on the device, tag probabilities
+        (B, W, L) numpy)`` per padded batch of length-sorted windows."""
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
         gpu = self.device.type == "cuda"
         pad_id = self.tokenizer.pad_token_id or 0
         for batch in _length_batches(order, windows, self.batch_tokens, self.batch_size):
             width = max(len(windows[k].input_ids) for k in batch)
             n_words = max(len(windows[k].word_index) for k in batch)
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            widx = torch.full((len(batch), n_words), -1, dtype=torch.long)
-            types = torch.zeros((len(batch), width), dtype=torch.long)
+            ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            widx = np.zeros((len(batch), n_words), dtype=np.int64)
+            types = np.zeros((len(batch), width), dtype=np.int64)
             for r, k in enumerate(batch):
                 w = windows[k]
-                ids[r, : len(w.input_ids)] = torch.tensor(w.input_ids)
+                ids[r, : len(w.input_ids)] = w.input_ids
                 mask[r, : len(w.input_ids)] = 1
-                widx[r, : len(w.word_index)] = torch.tensor(w.word_index)
+                widx[r, : len(w.word_index)] = w.word_index
                 if w.token_type_ids is not None:
-                    types[r, : len(w.token_type_ids)] = torch.tensor(w.token_type_ids)
+                    types[r, : len(w.token_type_ids)] = w.token_type_ids
+            ids, mask, widx, types = (torch.from_numpy(t) for t in (ids, mask, widx, types))
             if gpu:
                 ids, mask, widx, types = (t.pin_memory().to(self.device, non_blocking=True) for t in (ids, mask, widx, types))
             with torch.autocast(self.device.type, dtype=_AUTOCAST.get(self.precision, torch.float32),
                                 enabled=self.precision in _AUTOCAST):
                 encode = self._onnx or self.model.encode  # ONNX Runtime: numpy in and out, torch at the edges
                 hidden = encode(ids, mask, types)  # (B, T, H)
+                if not gpu:
+                    hidden = hidden.float()  # a bf16 encoder on CPU; the heads are fp32
                 words = self.model.gather_words(hidden, widx)  # (B, W, H)
                 logits = self.model.classifier(words)  # (B, W, L)
-            p = logits.float().softmax(-1).cpu()
-            words = words.float().cpu()
-            for r, k in enumerate(batch):
-                n = len(windows[k].word_index)
-                states[k], probs[k] = words[r, :n], p[r, :n]
-        return states, probs
+            probs = logits.float().softmax(-1).cpu().numpy()
+            yield batch, words.float(), probs
 
-    def _decode_entities(self, sentence: str, tokens, probs: torch.Tensor) -> list[tuple[dict, tuple[int, int, int]]]:
-        tags = viterbi_iob2(probs.clamp_min(1e-9).log(), self.labels)
-        score = probs[torch.arange(len(tags)), torch.tensor([self._label_index[t] for t in tags])]
-        spans = []
-        for w, tag in enumerate(tags):
-            if tag.startswith("B-"):
-                spans.append([w, w + 1, tag[2:]])
-            elif tag.startswith("I-"):
-                spans[-1][1] = w + 1
+    def _decode_rows(self, words: torch.Tensor, probs: np.ndarray, idx: list[int], sentences: list[str], tokens,
+                     given) -> list[tuple[list[dict], list[dict]]]:
+        """Entities (Viterbi over the batch, or the given ones) and relations of whole sentences
+        ``idx``, whose word states and tag probabilities are the rows of ``words``/``probs``."""
+        lengths = np.array([len(tokens[i]) for i in idx])
+        if given is None:
+            log_probs = np.log(np.maximum(probs, np.float32(1e-9)))
+            tags = viterbi_iob2_batch(log_probs, lengths, self.labels)
+            chosen = np.take_along_axis(probs, tags[..., None], -1)[..., 0]
+            entity_lists = [self._decode_entities(sentences[i], tokens[i], tags[r, : lengths[r]], chosen[r])
+                            for r, i in enumerate(idx)]
+        else:
+            entity_lists = [self._given_entities(sentences[i], tokens[i], given[i]) for i in idx]
+        relations = self._relations(words, entity_lists)
+        return [([e for e, _ in ents], rels) for ents, rels in zip(entity_lists, relations)]
+
+    def _decode_entities(self, sentence: str, tokens, tags: np.ndarray, chosen: np.ndarray
+                         ) -> list[tuple[dict, tuple[int, int, int]]]:
+        """Spans of one sentence's label indices ``tags`` (valid IOB2); ``chosen`` holds each
+        word's probability of its label, averaged over the span into the entity's score."""
         ents = []
-        for ws, we, label in spans:
+        begins = np.flatnonzero(self._begin_type[tags] >= 0)
+        for ws in begins.tolist():
+            we = ws + 1
+            while we < len(tags) and self._inside[tags[we]]:
+                we += 1
+            t = int(self._begin_type[tags[ws]])
+            label = self.entity_labels[t]
             s, e = tokens[ws].start, tokens[we - 1].end
             ent = {"start": s, "end": e, "label": label, "text": sentence[s:e],
-                   "score": round(float(score[ws:we].mean()), 4)}
+                   "score": round(float(chosen[ws:we].mean(dtype=np.float64)), 4)}
             if label == "CASUALTY":
                 c = normalize_casualty(sentence[s:e], sentence[:s], sentence[e:])
                 ent.update(count=c.count, approximate=c.approximate, status=c.status)
-            ents.append((ent, (ws, we, self.entity_labels.index(label))))
+            ents.append((ent, (ws, we, t)))
         return ents
 
     def _given_entities(self, sentence: str, tokens, spans) -> list[tuple[dict, tuple[int, int, int]]]:
@@ -279,38 +321,34 @@ class Extractor:
                  (starts[s], ends[e], self.entity_labels.index(label))) for s, e, label in spans]
 
     @torch.inference_mode()
-    def _relations(self, word_states, entity_lists) -> list[list[dict]]:
+    def _relations(self, words: torch.Tensor, entity_lists) -> list[list[dict]]:
+        """Relations of each row's entities; ``words`` (R, W, H) holds row r's word states."""
         rels: list[list[dict]] = [[] for _ in entity_lists]
-        allowed = set(self.pair_types)
         pairs, owners = [], []
-        rows = [i for i, ents in enumerate(entity_lists) if len(ents) > 1]
-        for r, i in enumerate(rows):
-            ents = entity_lists[i]
+        for r, ents in enumerate(entity_lists):
+            if len(ents) < 2:
+                continue
             for a, (_, (hs, he, ht)) in enumerate(ents):
                 for b, (_, (ts, te, tt)) in enumerate(ents):
                     # a relation between words more than MAX_PAIR_DISTANCE apart is not a sentence's
                     # relation but a run-on text's (a scraped page without full stops): skip it
-                    if a != b and (ht, tt) in allowed and abs(ts - hs) <= MAX_PAIR_DISTANCE:
-                        pairs.append([r, hs, he, ts, te, ht, tt])
-                        owners.append((i, a, b))
+                    if a != b and (ht, tt) in self._allowed_pairs and abs(ts - hs) <= MAX_PAIR_DISTANCE:
+                        pairs.append((r, hs, he, ts, te, ht, tt))
+                        owners.append((r, a, b))
         if not pairs:
             return rels
-        width = max(word_states[i].size(0) for i in rows)
-        words = torch.zeros(len(rows), width, word_states[rows[0]].size(-1))
-        for r, i in enumerate(rows):
-            words[r, : word_states[i].size(0)] = word_states[i]
-        pairs_t = torch.tensor(pairs, dtype=torch.long, device=self.device)
-        words = words.to(self.device)
+        pairs_t = torch.tensor(pairs, dtype=torch.long, device=words.device)
         p = self.model.relation_logits(words, pairs_t).float().softmax(-1).cpu()
         score, best = p.max(-1)
-        for (i, a, b), s, k in zip(owners, score.tolist(), best.tolist()):
+        for (r, a, b), s, k in zip(owners, score.tolist(), best.tolist()):
             label = self.relation_labels[k]
             if label != NO_RELATION:
-                rels[i].append({"head": a, "tail": b, "label": label, "score": round(s, 4)})
+                rels[r].append({"head": a, "tail": b, "label": label, "score": round(s, 4)})
         return rels
 
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+_BF16_MODULES = (torch.nn.Linear,)  # embeddings and layer norms stay fp32: measured, they cost agreement
 MAX_PAIR_DISTANCE = 120  # words; corpus relations span at most a few dozen
 
 
@@ -325,6 +363,32 @@ def _length_batches(order: list[int], windows: list[Window], batch_tokens: int, 
         batch.append(k)
     if batch:
         yield batch
+
+
+def auto_precision(device: str | torch.device = "cpu") -> str:
+    """What ``precision="auto"`` picks: on a GPU bf16 (fp16 where bf16 is unsupported); on a
+    CPU bf16 where it multiplies bf16 natively (AMX, AVX512-BF16: about 3x fp32 at BERT-base
+    size, >= 99% entity agreement), else fp32. The int8 paths stay opt-in: dynamic
+    quantisation scales activations per batch, so a sentence's scores would depend on which
+    sentences share its batch."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AMX tiles or AVX512-BF16), so bf16 beats fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        flags = ""
+    if any(f" {flag}" in flags for flag in ("amx_bf16", "avx512_bf16")):
+        return True
+    try:  # other systems: ask oneDNN through torch
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _resolve_device(device: str) -> torch.device:

@@ -62,27 +62,60 @@ class RelationHead(nn.Module):
         )
 
     def forward(self, words: torch.Tensor, pairs: torch.Tensor, max_elements: int = 1 << 24) -> torch.Tensor:
-        # words: (B, W, H); pairs: (P, 7) -> logits (P, R). Pairs go in chunks so that the
-        # (chunk, W, H) context tensor stays under max_elements however long the sentence is.
-        chunk = max(1, max_elements // max(1, words.size(1) * words.size(2)))
-        if pairs.size(0) > chunk:
-            return torch.cat([self._forward(words, pairs[i : i + chunk]) for i in range(0, pairs.size(0), chunk)])
-        return self._forward(words, pairs)
-
-    def _forward(self, words: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        # words: (B, W, H); pairs: (P, 7) -> logits (P, R)
         b, hs, he, ts, te, htype, ttype = pairs.unbind(-1)
-        w = words[b]  # (P, W, H)
-        ar = torch.arange(words.size(1), device=words.device)
-        h_first, h_last = words[b, hs], words[b, he - 1]
-        t_first, t_last = words[b, ts], words[b, te - 1]
-        lo = torch.minimum(he, te)
-        hi = torch.maximum(hs, ts)
-        between = (ar[None, :] >= lo[:, None]) & (ar[None, :] < hi[:, None])  # (P, W)
-        ctx = w.masked_fill(~between[..., None], torch.finfo(w.dtype).min).amax(1)
-        ctx = torch.where(between.any(1, keepdim=True), ctx, torch.zeros_like(ctx))
+        ctx = range_max(words, b, torch.minimum(he, te), torch.maximum(hs, ts), max_elements)
         dist = self.dist_emb(_bucket(ts - hs, self.buckets))
-        feats = torch.cat([h_first, h_last, t_first, t_last, ctx, self.type_emb(htype), self.type_emb(ttype), dist], -1)
+        feats = torch.cat([words[b, hs], words[b, he - 1], words[b, ts], words[b, te - 1], ctx,
+                           self.type_emb(htype), self.type_emb(ttype), dist], -1)
         return self.mlp(feats)
+
+
+def range_max(words: torch.Tensor, rows: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+              max_elements: int = 1 << 24) -> torch.Tensor:
+    """``words[rows[p], lo[p]:hi[p]].amax(0)`` for every p, zeros where the range is empty: (P, H).
+
+    A sparse table (the max of every run of 2**k words, k = 0..log2 of the longest range)
+    answers each range with two look-ups, so the cost is (B, W, H) per level, never
+    (pairs, W, H). Rows are processed in groups so the table stays under ``max_elements``.
+    """
+    n_rows, width, hidden = words.shape
+    out = words.new_zeros(rows.size(0), hidden)
+    length = hi - lo
+    keep = length > 0
+    if not bool(keep.any()):
+        return out
+    levels = int(length.max()).bit_length()  # k = 0 .. floor(log2(longest))
+    per_row = width * hidden * levels
+    group = max(1, max_elements // max(1, per_row))
+    if n_rows > group:
+        for g in range(0, n_rows, group):
+            sel = (rows >= g) & (rows < g + group)
+            if bool(sel.any()):
+                out[sel] = range_max(words[g : g + group], rows[sel] - g, lo[sel], hi[sel], max_elements)
+        return out
+    table = [words]
+    for k in range(1, levels):
+        prev, step = table[-1], 1 << (k - 1)
+        cur = prev.clone()
+        cur[:, : width - step] = torch.maximum(prev[:, : width - step], prev[:, step:])
+        table.append(cur)
+    stacked = torch.stack(table)  # (K, B, W, H): stacked[k, b, i] = max(words[b, i : i + 2**k])
+    a = torch.where(keep, lo, torch.zeros_like(lo))
+    n = torch.where(keep, length, torch.ones_like(length))
+    k = _floor_log2(n)
+    ctx = torch.maximum(stacked[k, rows, a], stacked[k, rows, a + n - (1 << k)])
+    return torch.where(keep[:, None], ctx, torch.zeros_like(ctx))
+
+
+def _floor_log2(n: torch.Tensor) -> torch.Tensor:
+    """floor(log2(n)) of positive integers, exactly (no float rounding)."""
+    k = torch.zeros_like(n)
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = (n >> shift) > 0
+        k = torch.where(big, k + shift, k)
+        n = torch.where(big, n >> shift, n)
+    return k
 
 
 class MarsadModel(nn.Module):

@@ -144,3 +144,22 @@ def test_saved_folder_loads_in_transformers_pipeline(trained_model):
     assert out and {o["entity_group"] for o in out} <= {"ACTOR", "LOCATION", "CASUALTY"}
     config = json.loads((trained_model / "config.json").read_text())
     assert "auto_map" not in config  # nothing that would need remote code
+
+
+def test_range_max_equals_masked_max():
+    """The relation head's sparse-table range max is exactly the max over the words between
+    two entities (zeros when nothing lies between), also when it works in row groups."""
+    import torch
+
+    from marsad.model.modeling import range_max
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(100):
+        b, w = int(torch.randint(1, 5, (1,), generator=g)), int(torch.randint(1, 40, (1,), generator=g))
+        words = torch.randn(b, w, 3, generator=g)
+        rows = torch.randint(0, b, (20,), generator=g)
+        lo, hi = torch.randint(0, w + 1, (20,), generator=g), torch.randint(0, w + 1, (20,), generator=g)
+        got = range_max(words, rows, lo, hi, max_elements=[1 << 24, 50][trial % 2])
+        for p in range(20):
+            want = words[rows[p], lo[p] : hi[p]].amax(0) if hi[p] > lo[p] else torch.zeros(3)
+            assert torch.equal(got[p], want)

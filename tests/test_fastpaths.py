@@ -15,6 +15,7 @@ import torch
 
 from conftest import SEED_TXT, overfit_records
 from marsad.model import Extractor
+from marsad.model.extractor import cpu_has_fast_bf16
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -159,3 +160,42 @@ def test_gpu_half_precision_agrees_with_fp32(trained_model, texts, precision):
     assert agreement(cpu, ref)[1] >= 0.99  # CUDA fp32 (TF32 off by default) matches the CPU
     recall, f1 = agreement(ref, got)
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
+
+
+needs_fast_bf16 = pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16 (AMX / AVX512-BF16)")
+
+
+@needs_fast_bf16
+def test_cpu_bf16_agrees_with_fp32_and_is_the_cpu_default(trained_model, texts, reference):
+    fast = Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
+    assert next(fast.model.encoder.parameters()).dtype in (torch.float32, torch.bfloat16)
+    assert any(p.dtype == torch.bfloat16 for p in fast.model.encoder.parameters())
+    assert all(p.dtype == torch.float32 for p in fast.model.relation_head.parameters())
+    recall, f1 = agreement(reference, fast.extract(texts))
+    assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
+    assert Extractor.from_pretrained(trained_model, device="cpu").precision == "bf16"
+
+
+@needs_fast_bf16
+def test_cpu_bf16_leaves_the_callers_model_fp32(extractor):
+    Extractor(extractor.model, extractor.tokenizer, device="cpu", precision="bf16")
+    assert all(p.dtype == torch.float32 for p in extractor.model.parameters())
+
+
+@needs_fast_bf16
+def test_cpu_bf16_does_not_depend_on_batch_neighbours(trained_model, texts):
+    """Unlike dynamic int8 (activation scales per batch), bf16 gives a sentence the same
+    entities whatever shares its batch."""
+    ex = Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
+    together = ex.extract(texts)
+    alone = [ex.extract(t)[0] for t in texts]
+    assert _entities(together) == _entities(alone)
+
+
+def test_cpu_without_native_bf16_refuses_it(trained_model, monkeypatch):
+    import marsad.model.extractor as extractor_module
+
+    monkeypatch.setattr(extractor_module, "cpu_has_fast_bf16", lambda: False)
+    with pytest.raises(ValueError, match="would be emulated"):
+        Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
+    assert Extractor.from_pretrained(trained_model, device="cpu").precision == "fp32"

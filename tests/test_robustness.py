@@ -610,7 +610,7 @@ def test_device_or_precision_this_machine_lacks(cli, trained_model):
     import torch
 
     code, _, err = cli("predict", "-m", trained_model, SEED_TXT, "--device", "cpu", "--precision", "fp16")
-    assert code == 2 and "precision fp16 needs a CUDA GPU; on CPU use fp32 or int8" in one_line_error(err, "predict")
+    assert code == 2 and "precision fp16 needs a CUDA GPU; on CPU use bf16" in one_line_error(err, "predict")
     if not torch.cuda.is_available():
         code, _, err = cli("evaluate", "-m", trained_model, SEED_JSONL, "--device", "cuda")
         assert code == 2 and "no CUDA GPU is available; use --device cpu" in one_line_error(err, "evaluate")

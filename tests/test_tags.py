@@ -108,3 +108,23 @@ def test_viterbi_output_is_valid_iob2(rows):
     labels = ["O", "B-ACTOR", "I-ACTOR", "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"]
     out = viterbi_iob2(rows, labels)
     assert len(out) == len(rows) and iob2_errors(out) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.lists(st.sampled_from([0.0, -0.5, -1.0, -2.0, -9.0]), min_size=7, max_size=7),
+                         min_size=1, max_size=9), min_size=1, max_size=5))
+def test_batched_viterbi_equals_one_sentence_at_a_time(sentences):
+    """The numpy batch decoder (used by the Extractor) gives exactly the per-sentence paths,
+    ties included (few distinct values make many ties)."""
+    import numpy as np
+
+    from marsad.model.tags import viterbi_iob2, viterbi_iob2_batch
+
+    labels = ["O", "B-ACTOR", "I-ACTOR", "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"]
+    width = max(map(len, sentences))
+    batch = np.full((len(sentences), width, 7), -5.0)
+    for r, rows in enumerate(sentences):
+        batch[r, : len(rows)] = rows
+    got = viterbi_iob2_batch(batch, [len(s) for s in sentences], labels)
+    for r, rows in enumerate(sentences):
+        assert [labels[k] for k in got[r, : len(rows)]] == viterbi_iob2(rows, labels)
