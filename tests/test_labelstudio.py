@@ -375,3 +375,10 @@ def test_property_sloppy_selections_snap_back(record, data):
         e = data.draw(st.integers(max(s + 1, tokens[last].start + 1), hi))
         v.update(start=s, end=e, text=text[s:e])
     assert import_labelstudio([task]) == [record]
+
+
+def test_deeply_nested_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(DataError, match="nested too deeply"):
+        read_labelstudio(path)

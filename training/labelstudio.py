@@ -55,6 +55,9 @@ def _load(path_or_obj) -> tuple[list, str]:
             obj = json.loads(read_text(path_or_obj))
         except json.JSONDecodeError as e:
             raise DataError(f"{path_or_obj}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise DataError(f"{path_or_obj}: JSON nested too deeply to be a Label Studio export; "
+                            "export the project again as 'JSON'") from None
     else:
         where, obj = "", path_or_obj
     if isinstance(obj, dict) and "data" in obj:
