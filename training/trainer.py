@@ -123,6 +123,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         state = _load_training_state(ckpt, optimizer, scheduler)
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        if ckpt is not None:  # a kill after the log line but before the checkpoint: log that epoch once
+            _trim_metrics(out / "metrics.jsonl", state["epoch"])
         (out / "training_config.yaml").write_text(yaml.safe_dump(config_to_dict(config), allow_unicode=True, sort_keys=False), encoding="utf-8")
 
     # --- the loop --------------------------------------------------------------------------
@@ -396,6 +398,18 @@ def _save_checkpoint(model, tokenizer, gazetteer, optimizer, scheduler, state: d
         "state": state,
     }
     (d / "trainer_state.json").write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _trim_metrics(path: Path, last_epoch: int) -> None:
+    """Drop ``metrics.jsonl`` lines of epochs after ``last_epoch`` (they will be run again)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = [line for line in lines if not line.strip() or json.loads(line).get("epoch", 0) <= last_epoch]
+    if len(keep) != len(lines):
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(keep), encoding="utf-8")
+        tmp.replace(path)
 
 
 def _load_training_state(d: Path, optimizer, scheduler) -> dict:
