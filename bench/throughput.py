@@ -8,7 +8,8 @@ Paths, all on the same articles, the same saved model folder and ``torch.set_num
 
 - ``pipeline``: ``transformers.pipeline("token-classification", model=DIR,
   aggregation_strategy="simple", stride=128)``, one call per article (the baseline);
-- ``fp32``: ``Extractor`` in fp32 (the CPU default, ``precision="auto"``, and the reference for agreement);
+- ``fp32``: ``Extractor`` in fp32 (the reference for agreement; ``precision="auto"`` on CPUs without native bf16);
+- ``bf16``: ``Extractor`` with the encoder's matmuls in bf16 (``precision="auto"`` on CPUs with AMX or AVX512-BF16);
 - ``int8``: ``Extractor`` with torch dynamic int8 quantisation;
 - ``onnx-int8`` / ``onnx-fp32``: ``Extractor`` with the encoder in ONNX Runtime
   (``marsad.model.onnx_backend``; the export is cached beside the model and not timed).
@@ -153,12 +154,12 @@ def non_embedding_params(model) -> int:
 
 
 # --- measuring ---------------------------------------------------------------------------------
-def fp32_peak_flops(seconds: float = 2.0) -> float:
-    """Best FLOP/s of a 2048^3 fp32 torch.mm on this process's threads."""
+def fp32_peak_flops(seconds: float = 2.0, dtype=None) -> float:
+    """Best FLOP/s of a 2048^3 torch.mm (fp32 unless ``dtype``) on this process's threads."""
     import torch
 
     n = 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(2):
         torch.mm(a, b)
     best, end = 0.0, time.perf_counter() + seconds
@@ -464,9 +465,20 @@ def main(argv=None) -> int:
         out["sizes"][size] = res
         peak.append(fp32_peak_flops(1.0))
     out["machine"] = machine_info(args.threads, peak)
+    bf16_peak = None
+    if "bf16" in paths:
+        import torch
+
+        from marsad.model.extractor import cpu_has_fast_bf16
+
+        if cpu_has_fast_bf16():
+            bf16_peak = fp32_peak_flops(1.0, torch.bfloat16)
+            out["machine"]["bf16_peak_gflops"] = round(bf16_peak / 1e9, 1)
     for res in out["sizes"].values():  # against the best peak seen: a busy moment lowers a measurement
-        for e in res.get("paths", {}).values():
+        for p, e in res.get("paths", {}).items():
             e["fraction_of_fp32_peak"] = round(e["tokens_per_s"] * res["flops_per_token"] / max(peak), 3)
+            if p == "bf16" and bf16_peak:
+                e["fraction_of_bf16_peak"] = round(e["tokens_per_s"] * res["flops_per_token"] / bf16_peak, 3)
     out["notes"] = {
         "tokens": "sub-word tokens of the article texts under the model's tokenizer (no specials), the same count for every path",
         "ratio_vs_pipeline": "median over rounds of pipeline seconds / path seconds, a round timing every chunk of "
@@ -481,7 +493,8 @@ def main(argv=None) -> int:
                   "imports: loaded_rss_delta_mb = resident after loading (weights, sessions); load_peak_rss_delta_mb = peak "
                   "while loading (a state dict and the model coexist); run_peak_rss_delta_mb = peak while extracting "
                   "(VmHWM reset after loading), i.e. what serving this path needs; peak_rss_mb = the process's absolute peak",
-        "fraction_of_fp32_peak": "tokens/s x 2 x non-embedding encoder parameters / measured fp32 torch.mm FLOP/s",
+        "fraction_of_fp32_peak": "tokens/s x 2 x non-embedding encoder parameters / measured fp32 torch.mm FLOP/s "
+                                 "(fraction_of_bf16_peak: the same against a bf16 torch.mm, for the bf16 path)",
         "base_weights": "random (speed only; its agreement is a sanity number, the tiny model's is the meaningful one)",
     }
     if args.json:

@@ -17,6 +17,7 @@ How a batch of texts is processed:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -377,6 +378,7 @@ def auto_precision(device: str | torch.device = "cpu") -> str:
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AMX tiles or AVX512-BF16), so bf16 beats fp32."""
     try:
