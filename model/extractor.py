@@ -9,7 +9,8 @@ How a batch of texts is processed:
 2. words are normalised and cut into sub-words; sentences longer than the encoder's limit are
    windowed with overlap;
 3. windows are sorted by length and run in padded batches of about ``batch_tokens`` positions
-   (little padding, ``torch.inference_mode``, autocast on GPU);
+   (little padding, ``torch.inference_mode``; fp16/bf16 autocast on a GPU, bf16 matmuls on CPUs
+   with AMX or AVX512-BF16);
 4. each word takes its label scores from the window where it sits furthest from an edge; the
    best valid IOB2 sequence (Viterbi) gives the spans; type-compatible pairs of the sentence's
    entities go through the relation head; CASUALTY spans get ``count``/``approximate``/``status``.
@@ -17,6 +18,7 @@ How a batch of texts is processed:
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -63,20 +65,13 @@ class Extractor:
         if precision == "int8":
             model = _quantize_int8(model)
         elif precision == "bf16" and self.device.type == "cpu":
-            # the encoder's weights and activations in bf16 (AMX / AVX512-BF16 matmuls, fp32
-            # accumulation); the tag and relation heads stay fp32. A copy, like int8's.
-            import copy
-
-            encoder, model.encoder = model.encoder, None
-            try:
-                cpu_model = copy.deepcopy(model)
-            finally:
-                model.encoder = encoder
-            cpu_model.encoder = copy.deepcopy(encoder)
-            for m in cpu_model.encoder.modules():
-                if isinstance(m, _BF16_MODULES):
+            # the encoder's Linear weights in bf16 (AMX / AVX512-BF16 matmuls with fp32
+            # accumulation, under autocast); embeddings, layer norms and heads stay fp32.
+            # A copy, like int8's, so the caller's model is untouched.
+            model = copy.deepcopy(model)
+            for m in model.encoder.modules():
+                if isinstance(m, torch.nn.Linear):
                     m.to(torch.bfloat16)
-            model = cpu_model
         self._onnx = None  # an onnx_backend.OnnxEncoder standing in for model.encode
         if precision.startswith("onnx-"):
             from .onnx_backend import load_onnx_encoder
@@ -212,15 +207,16 @@ class Extractor:
             windows += ws
         out: list[tuple[list[dict], list[dict]]] = [([], []) for _ in sentences]
         single = {ks[0]: i for i, ks in enumerate(owned) if len(ks) == 1}
-        parts: dict[int, tuple[torch.Tensor, object]] = {}  # window -> (word states, probs) of long sentences
+        parts: dict[int, tuple[torch.Tensor, np.ndarray]] = {}  # window -> (word states, probs) of long sentences
         for batch, words, probs in self._run_windows(windows):
             rows = [r for r, k in enumerate(batch) if k in single]
             if rows:
-                sel = rows if len(rows) < len(batch) else slice(None)
-                pick = torch.tensor(rows, device=words.device) if len(rows) < len(batch) else None
+                if len(rows) < len(batch):  # some rows are windows of long sentences: decoded below
+                    words_rows, probs_rows = words[torch.tensor(rows, device=words.device)], probs[rows]
+                else:
+                    words_rows, probs_rows = words, probs
                 idx = [single[batch[r]] for r in rows]
-                results = self._decode_rows(words if pick is None else words[pick], probs[sel], idx, sentences, tokens, given)
-                for i, res in zip(idx, results):
+                for i, res in zip(idx, self._decode_rows(words_rows, probs_rows, idx, sentences, tokens, given)):
                     out[i] = res
             for r, k in enumerate(batch):
                 if k not in single:
@@ -349,7 +345,6 @@ class Extractor:
 
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
-_BF16_MODULES = (torch.nn.Linear,)  # embeddings and layer norms stay fp32: measured, they cost agreement
 MAX_PAIR_DISTANCE = 120  # words; corpus relations span at most a few dozen
 
 

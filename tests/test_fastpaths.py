@@ -168,7 +168,6 @@ needs_fast_bf16 = pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU h
 @needs_fast_bf16
 def test_cpu_bf16_agrees_with_fp32_and_is_the_cpu_default(trained_model, texts, reference):
     fast = Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
-    assert next(fast.model.encoder.parameters()).dtype in (torch.float32, torch.bfloat16)
     assert any(p.dtype == torch.bfloat16 for p in fast.model.encoder.parameters())
     assert all(p.dtype == torch.float32 for p in fast.model.relation_head.parameters())
     recall, f1 = agreement(reference, fast.extract(texts))
