@@ -28,6 +28,7 @@ import torch
 
 from .casualty import normalize_casualty
 from .encoding import Window, choose_windows, make_windows, subword_words
+from .fastbert import fast_bert
 from .modeling import MarsadModel, ModelLoadError
 from .schema import NO_RELATION, PRECISIONS
 from .tags import viterbi_iob2_batch
@@ -62,22 +63,28 @@ class Extractor:
             raise ModelLoadError("this model reads place-name gazetteer features; pass its Gazetteer (gazetteer.txt)")
         self.gazetteer = gazetteer if self.settings.gazetteer else None
         model = model.eval()
+        self._fast = None  # a fastbert.FastBert standing in for model.encode on the CPU
         if precision == "int8":
             model = _quantize_int8(model)
-        elif precision == "bf16" and self.device.type == "cpu":
-            # the encoder's Linear weights in bf16 (AMX / AVX512-BF16 matmuls with fp32
-            # accumulation, under autocast); embeddings, layer norms and heads stay fp32.
-            # A copy, like int8's, so the caller's model is untouched.
-            model = copy.deepcopy(model)
-            for m in model.encoder.modules():
-                if isinstance(m, torch.nn.Linear):
-                    m.to(torch.bfloat16)
+        elif precision in ("fp32", "bf16") and self.device.type == "cpu":
+            # BERT encoders run a lean forward (fused QKV, SDPA, no per-layer overhead); in bf16
+            # its matmul weights are bf16 copies (AMX / AVX512-BF16 matmuls, fp32 accumulation)
+            # and the residual stream, layer norms, embeddings and both heads stay fp32.
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            self._fast = fast_bert(model.encoder, dtype)
+            if self._fast is None and precision == "bf16":  # another encoder: bf16 Linear copies under autocast
+                model = copy.deepcopy(model)  # a copy, like int8's, so the caller's model is untouched
+                for m in model.encoder.modules():
+                    if isinstance(m, torch.nn.Linear):
+                        m.to(torch.bfloat16)
         self._onnx = None  # an onnx_backend.OnnxEncoder standing in for model.encode
         if precision.startswith("onnx-"):
             from .onnx_backend import load_onnx_encoder
 
             self._onnx = load_onnx_encoder(model, model_dir, variant=precision[len("onnx-"):])
         self.model = model.to(self.device)
+        if self._fast is not None:
+            self._fast = self._fast.to(self.device)
         gpu = self.device.type == "cuda"
         # CPU: ~1k positions a batch keeps fp32 activations in cache; AMX bf16 tiles want ~2k
         self.batch_tokens = batch_tokens or (16384 if gpu else 2048 if precision == "bf16" else 1024)
@@ -264,8 +271,9 @@ class Extractor:
             if gpu:
                 ids, mask, widx, types = (t.pin_memory().to(self.device, non_blocking=True) for t in (ids, mask, widx, types))
             with torch.autocast(self.device.type, dtype=_AUTOCAST.get(self.precision, torch.float32),
-                                enabled=self.precision in _AUTOCAST):
-                encode = self._onnx or self.model.encode  # ONNX Runtime: numpy in and out, torch at the edges
+                                enabled=self.precision in _AUTOCAST and self._fast is None):
+                # ONNX Runtime: numpy in and out, torch at the edges; FastBert: fp32 out
+                encode = self._onnx or self._fast or self.model.encode
                 hidden = encode(ids, mask, types)  # (B, T, H)
                 if not gpu:
                     hidden = hidden.float()  # a bf16 encoder on CPU; the heads are fp32

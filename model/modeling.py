@@ -94,13 +94,22 @@ def range_max(words: torch.Tensor, rows: torch.Tensor, lo: torch.Tensor, hi: tor
             if bool(sel.any()):
                 out[sel] = range_max(words[g : g + group], rows[sel] - g, lo[sel], hi[sel], max_elements)
         return out
-    table = [words]
-    for k in range(1, levels):
-        prev, step = table[-1], 1 << (k - 1)
-        cur = prev.clone()
-        cur[:, : width - step] = torch.maximum(prev[:, : width - step], prev[:, step:])
-        table.append(cur)
-    stacked = torch.stack(table)  # (K, B, W, H): stacked[k, b, i] = max(words[b, i : i + 2**k])
+    used, rows = torch.unique(rows, return_inverse=True)  # only rows with pairs, only up to the last range end
+    width = int(hi.max())
+    words = words[used, :width]
+    if torch.is_grad_enabled() and words.requires_grad:  # training: out-of-place, differentiable
+        table = [words]
+        for k in range(1, levels):
+            prev, step = table[-1], 1 << (k - 1)
+            table.append(torch.cat([torch.maximum(prev[:, : width - step], prev[:, step:]), prev[:, width - step :]], 1))
+        stacked = torch.stack(table)  # (K, B, W, H): stacked[k, b, i] = max(words[b, i : i + 2**k])
+    else:  # inference: one buffer, filled level by level
+        stacked = words.new_empty(levels, *words.shape)
+        stacked[0] = words
+        for k in range(1, levels):
+            step = 1 << (k - 1)
+            torch.maximum(stacked[k - 1, :, : width - step], stacked[k - 1, :, step:], out=stacked[k, :, : width - step])
+            stacked[k, :, width - step :] = stacked[k - 1, :, width - step :]
     a = torch.where(keep, lo, torch.zeros_like(lo))
     n = torch.where(keep, length, torch.ones_like(length))
     k = _floor_log2(n)

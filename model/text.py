@@ -14,6 +14,7 @@ Three pure pieces that everything else builds on:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ _ELONGATION = re.compile(r"(\w)\1{2,}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+@functools.lru_cache(maxsize=1 << 17)  # news repeats its words: most calls are look-ups
 def normalize_word(word: str) -> str:
     """Normalise one word the way AraBERT v02's preprocessor does (the steps that matter).
 

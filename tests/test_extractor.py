@@ -148,7 +148,8 @@ def test_saved_folder_loads_in_transformers_pipeline(trained_model):
 
 def test_range_max_equals_masked_max():
     """The relation head's sparse-table range max is exactly the max over the words between
-    two entities (zeros when nothing lies between), also when it works in row groups."""
+    two entities (zeros when nothing lies between), also when it works in row groups, and its
+    training build has the masked max's gradient."""
     import torch
 
     from marsad.model.modeling import range_max
@@ -159,7 +160,15 @@ def test_range_max_equals_masked_max():
         words = torch.randn(b, w, 3, generator=g)
         rows = torch.randint(0, b, (20,), generator=g)
         lo, hi = torch.randint(0, w + 1, (20,), generator=g), torch.randint(0, w + 1, (20,), generator=g)
+        train = trial % 3 == 0  # the differentiable (training) build of the table
+        words.requires_grad_(train)
         got = range_max(words, rows, lo, hi, max_elements=[1 << 24, 50][trial % 2])
         for p in range(20):
             want = words[rows[p], lo[p] : hi[p]].amax(0) if hi[p] > lo[p] else torch.zeros(3)
             assert torch.equal(got[p], want)
+        if train:
+            (grad,) = torch.autograd.grad(got.sum(), words, allow_unused=True)
+            want = torch.stack([words[rows[p], lo[p] : hi[p]].amax(0) if hi[p] > lo[p] else words.new_zeros(3) for p in range(20)])
+            (want_grad,) = torch.autograd.grad(want.sum(), words, allow_unused=True)
+            zero = torch.zeros_like(words)
+            assert torch.allclose(zero if grad is None else grad, zero if want_grad is None else want_grad)

@@ -168,7 +168,7 @@ needs_fast_bf16 = pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU h
 @needs_fast_bf16
 def test_cpu_bf16_agrees_with_fp32_and_is_the_cpu_default(trained_model, texts, reference):
     fast = Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
-    assert any(p.dtype == torch.bfloat16 for p in fast.model.encoder.parameters())
+    assert any(p.dtype == torch.bfloat16 for p in fast._fast.parameters())  # the lean BERT forward's matmuls
     assert all(p.dtype == torch.float32 for p in fast.model.relation_head.parameters())
     recall, f1 = agreement(reference, fast.extract(texts))
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
@@ -198,3 +198,64 @@ def test_cpu_without_native_bf16_refuses_it(trained_model, monkeypatch):
     with pytest.raises(ValueError, match="would be emulated"):
         Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
     assert Extractor.from_pretrained(trained_model, device="cpu").precision == "fp32"
+
+
+# --- the lean BERT forward (model/fastbert.py) -------------------------------------------------
+def _padded_batch(vocab: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (6, 23), generator=g)
+    mask = torch.ones_like(ids)
+    for r, n in enumerate([23, 20, 9, 1, 15, 2]):
+        mask[r, n:] = 0
+    types = torch.randint(0, 2, ids.shape, generator=g)
+    return ids, mask, types
+
+
+def test_fast_bert_matches_the_transformers_forward(extractor):
+    """The CPU fp32/bf16 paths' BERT forward gives BertModel's hidden states: fp32 to float
+    rounding, bf16 as BertModel with bf16 Linear weights under CPU autocast does."""
+    import copy
+
+    from marsad.model.fastbert import fast_bert
+
+    encoder = extractor.model.encoder
+    ids, mask, types = _padded_batch(encoder.config.vocab_size)
+    real = mask.bool()
+    with torch.inference_mode():
+        want = encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        got = fast_bert(encoder, torch.float32)(ids, mask, types)
+        assert got.dtype == torch.float32 and got.shape == want.shape
+        assert torch.allclose(got[real], want[real], atol=1e-5, rtol=1e-5)
+        low = copy.deepcopy(encoder)
+        for m in low.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.to(torch.bfloat16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            want_bf16 = low(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state.float()
+        got_bf16 = fast_bert(encoder, torch.bfloat16)(ids, mask, types)
+        assert got_bf16.dtype == torch.float32
+        assert torch.allclose(got_bf16[real], want_bf16[real], atol=2e-2)
+        assert (got_bf16[real] - want[real]).abs().max() < 0.25  # bf16 is close to fp32, not equal
+    assert all(p.dtype == torch.float32 for p in encoder.parameters())  # the encoder's own weights untouched
+
+
+def test_fast_bert_declines_encoders_it_does_not_reproduce(extractor):
+    """Other architectures and activations keep the transformers forward (and still run)."""
+    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+
+    from marsad.model.fastbert import fast_bert
+    from marsad.model.modeling import MarsadModel
+
+    shape = dict(vocab_size=len(extractor.tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=130)
+    assert fast_bert(BertModel(BertConfig(**shape, hidden_act="silu"), add_pooling_layer=False)) is None
+    roberta = RobertaModel(RobertaConfig(**shape, pad_token_id=extractor.tokenizer.pad_token_id or 0), add_pooling_layer=False)
+    assert fast_bert(roberta) is None
+    model = MarsadModel.from_encoder(roberta, extractor.settings)
+    precisions = ["fp32"] + (["bf16"] if cpu_has_fast_bf16() else [])
+    for precision in precisions:
+        ex = Extractor(model, extractor.tokenizer, device="cpu", precision=precision)
+        assert ex._fast is None
+        [record] = ex.extract("قتل ثلاثة مدنيين في قصف على حلب.")
+        assert "error" not in record
+    assert all(p.dtype == torch.float32 for p in model.parameters())

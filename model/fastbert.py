@@ -1,0 +1,109 @@
+"""A lean inference forward for BERT encoders (AraBERT and the offline scratch model alike).
+
+``transformers``' ``BertModel.forward`` is general: separate query/key/value projections, mask
+building, dropout and output objects at every layer, and under CPU autocast a cast of every
+activation before every matmul. At the offline default's size (4 layers, hidden 256) those
+small operations cost more than the matmuls themselves. :class:`FastBert` runs the same
+arithmetic with the same weights in fewer, larger operations:
+
+* one fused query/key/value matmul per layer, attention by
+  ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels on CPU and GPU);
+* in ``bf16`` mode the matmul weights are stored once in bf16 and the activations that feed
+  matmuls are bf16 (oneDNN AMX / AVX512-BF16 kernels, fp32 accumulation), while the residual
+  stream, the layer norms and the embeddings stay fp32, as they do under autocast;
+* no autograd, no dropout, no per-layer Python objects.
+
+It is built from a trained ``BertModel`` by :func:`fast_bert`, which returns ``None`` for any
+encoder it does not exactly support (other architectures, decoders, relative positions, other
+activations); callers then keep the ``transformers`` forward. ``tests/test_fastpaths.py`` checks
+it against ``BertModel.forward`` in fp32 (same numbers to float rounding) and in bf16 (same
+entities on a trained model).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["FastBert", "fast_bert"]
+
+_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+def fast_bert(encoder: nn.Module, dtype: torch.dtype = torch.float32) -> "FastBert | None":
+    """A :class:`FastBert` over ``encoder``'s weights (copied), or ``None`` when the encoder is not
+    a plain ``BertModel`` this forward reproduces exactly."""
+    config = getattr(encoder, "config", None)
+    if type(encoder).__name__ != "BertModel" or config is None:
+        return None
+    if (getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False)
+            or getattr(config, "position_embedding_type", "absolute") not in (None, "absolute")
+            or config.hidden_act not in _ACTIVATIONS or config.hidden_size % config.num_attention_heads):
+        return None
+    return FastBert(encoder, dtype)
+
+
+class FastBert(nn.Module):
+    """Inference-only BERT forward: ``(input_ids, attention_mask, token_type_ids) -> (B, T, H)``
+    fp32 hidden states, like ``BertModel(...).last_hidden_state``."""
+
+    def __init__(self, encoder: nn.Module, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        config = encoder.config
+        emb = encoder.embeddings
+        self.dtype = dtype
+        self.heads = config.num_attention_heads
+        self.act = _ACTIVATIONS[config.hidden_act]
+        self.word = nn.Parameter(emb.word_embeddings.weight.detach().clone(), requires_grad=False)
+        self.position = nn.Parameter(emb.position_embeddings.weight.detach().clone(), requires_grad=False)
+        self.token_type = nn.Parameter(emb.token_type_embeddings.weight.detach().clone(), requires_grad=False)
+        self.emb_norm = copy.deepcopy(emb.LayerNorm)
+        self.layers = nn.ModuleList()
+        for layer in encoder.encoder.layer:
+            att = layer.attention
+            qkv_w = torch.cat([att.self.query.weight, att.self.key.weight, att.self.value.weight])
+            qkv_b = torch.cat([att.self.query.bias, att.self.key.bias, att.self.value.bias])
+            block = nn.Module()
+            block.qkv = _linear(qkv_w, qkv_b, dtype)
+            block.out = _linear(att.output.dense.weight, att.output.dense.bias, dtype)
+            block.norm1 = copy.deepcopy(att.output.LayerNorm)
+            block.up = _linear(layer.intermediate.dense.weight, layer.intermediate.dense.bias, dtype)
+            block.down = _linear(layer.output.dense.weight, layer.output.dense.bias, dtype)
+            block.norm2 = copy.deepcopy(layer.output.LayerNorm)
+            self.layers.append(block)
+        self.requires_grad_(False)
+
+    @torch.inference_mode()
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        b, t = input_ids.shape
+        types = F.embedding(token_type_ids, self.token_type) if token_type_ids is not None else self.token_type[0]
+        x = self.emb_norm(F.embedding(input_ids, self.word) + types + self.position[:t])  # BertEmbeddings' order
+        h = x.size(-1)
+        d = h // self.heads
+        # keys of padding positions are masked out; a fully padded row attends to nothing real
+        # but stays finite (it is never read)
+        mask = attention_mask.bool()[:, None, None, :] if not bool(attention_mask.all()) else None
+        low = self.dtype != torch.float32
+        for blk in self.layers:
+            xin = x.to(self.dtype) if low else x
+            qkv = F.linear(xin, blk.qkv.weight, blk.qkv.bias).view(b, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
+            a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, scale=1.0 / math.sqrt(d))
+            a = F.linear(a.transpose(1, 2).reshape(b, t, h), blk.out.weight, blk.out.bias)
+            x = blk.norm1(x + a.float() if low else x + a)
+            xin = x.to(self.dtype) if low else x
+            u = self.act(F.linear(xin, blk.up.weight, blk.up.bias))
+            u = F.linear(u, blk.down.weight, blk.down.bias)
+            x = blk.norm2(x + u.float() if low else x + u)
+        return x
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> nn.Module:
+    m = nn.Module()
+    m.weight = nn.Parameter(weight.detach().to(dtype).contiguous(), requires_grad=False)
+    m.bias = nn.Parameter(bias.detach().to(dtype).contiguous(), requires_grad=False)
+    return m
