@@ -200,7 +200,8 @@ def make_runner(path: str, folder: Path, reference=None):
     from marsad.model.text import normalize_word
 
     def run(articles):
-        normalize_word.cache_clear()  # every round starts cold: no credit for words seen in earlier rounds
+        normalize_word.cache_clear()  # every chunk starts cold: no credit for words seen before
+        ex._subwords.clear()  # (the Extractor's word -> sub-words cache)
         return [{(e["start"], e["end"], e["label"]) for e in r["entities"]} for r in ex.extract(articles)]
 
     return run

@@ -13,17 +13,37 @@ from .text import normalize_word
 __all__ = ["Window", "subword_words", "align_labels", "make_windows", "choose_windows"]
 
 
-def subword_words(tokenizer, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:
+def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = None) -> list[tuple[list[int], list[int]]]:
     """Sub-word ids (no special tokens) and each word's first sub-word position, per sentence.
 
     Words are normalised AraBERT-style first. A word the tokenizer drops entirely (control
     characters, an empty normalisation) is replaced by the unknown token so every word keeps a
     position, which is what lets predictions map back to every word's offsets.
+
+    With ``cache`` (a dict the caller keeps for one tokenizer), each distinct normalised word is
+    cut into sub-words once and looked up afterwards. Pre-tokenised input is cut word by word
+    (no sub-word crosses a word boundary), so the result is the same as without it.
     """
     unk = tokenizer.unk_token or "[UNK]"
     normed = [[normalize_word(w) or unk for w in words] for words in sentences]
     out: list[tuple[list[int], list[int]]] = []
     if not normed:
+        return out
+    if cache is not None:
+        new = list({w: None for words in normed for w in words if w not in cache})
+        if unk not in cache:
+            new.append(unk)
+        if new:
+            enc = tokenizer([[w] for w in new], is_split_into_words=True, add_special_tokens=False)
+            cache.update(zip(new, map(tuple, enc["input_ids"])))
+        unk_ids = cache[unk]
+        for words in normed:
+            ids: list[int] = []
+            first = []
+            for w in words:
+                first.append(len(ids))
+                ids += cache[w] or unk_ids  # a word the tokenizer drops: the unknown token
+            out.append((ids, first))
         return out
     enc = tokenizer(normed, is_split_into_words=True, add_special_tokens=False)
     for i, words in enumerate(normed):

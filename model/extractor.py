@@ -89,6 +89,9 @@ class Extractor:
         # CPU: ~1k positions a batch keeps fp32 activations in cache; AMX bf16 tiles want ~2k
         self.batch_tokens = batch_tokens or (16384 if gpu else 2048 if precision == "bf16" else 1024)
         self.batch_size = batch_size or (256 if gpu else 128 if precision == "bf16" else 32)
+        # an encoder call's fixed cost in padded positions: batches are cut to minimise padding
+        # plus calls (measured on 2 CPU cores at the tiny size; a GPU call costs far more)
+        self.batch_cost = 4096 if gpu else 192
         self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
         # per tag index: the entity type it begins (-1 for O and I-), whether it continues a span
         self._begin_type = np.array([self.settings.entity_labels.index(t[2:]) if t.startswith("B-") else -1 for t in self.labels])
@@ -97,6 +100,7 @@ class Extractor:
         self.relation_labels = self.settings.relation_labels
         self.pair_types = self.model.pair_types
         self._allowed_pairs = set(self.pair_types)
+        self._subwords: dict[str, tuple[int, ...]] = {}  # normalised word -> its sub-word ids
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto", precision: str = "auto", **kwargs) -> "Extractor":
@@ -203,7 +207,9 @@ class Extractor:
     def _predict_sentences(self, sentences: list[str], given: list[list[tuple[int, int, str]]] | None = None
                            ) -> list[tuple[list[dict], list[dict]]]:
         tokens = [tokenize(s) for s in sentences]
-        encoded = subword_words(self.tokenizer, [[t.text for t in ts] for ts in tokens])
+        if len(self._subwords) > 200_000:  # bounded: a long stream of new words starts it afresh
+            self._subwords.clear()
+        encoded = subword_words(self.tokenizer, [[t.text for t in ts] for ts in tokens], self._subwords)
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         windows: list[Window] = []
         owned: list[list[int]] = []
@@ -253,7 +259,7 @@ class Extractor:
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
         gpu = self.device.type == "cuda"
         pad_id = self.tokenizer.pad_token_id or 0
-        for batch in _length_batches(order, windows, self.batch_tokens, self.batch_size):
+        for batch in _length_batches(order, windows, self.batch_tokens, self.batch_size, self.batch_cost):
             width = max(len(windows[k].input_ids) for k in batch)
             n_words = max(len(windows[k].word_index) for k in batch)
             ids = np.full((len(batch), width), pad_id, dtype=np.int64)
@@ -356,17 +362,29 @@ _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 MAX_PAIR_DISTANCE = 120  # words; corpus relations span at most a few dozen
 
 
-def _length_batches(order: list[int], windows: list[Window], batch_tokens: int, batch_size: int) -> Iterator[list[int]]:
-    """Consecutive runs of length-sorted windows, each at most ``batch_tokens`` padded positions."""
-    batch: list[int] = []
-    for k in order:
-        width = len(windows[k].input_ids)
-        if batch and (len(batch) + 1 > batch_size or width * (len(batch) + 1) > batch_tokens):
-            yield batch
-            batch = []
-        batch.append(k)
-    if batch:
-        yield batch
+def _length_batches(order: list[int], windows: list[Window], batch_tokens: int, batch_size: int,
+                    batch_cost: int = 192) -> Iterator[list[int]]:
+    """Consecutive runs of length-sorted windows, each at most ``batch_tokens`` padded positions
+    (a longer window alone) and ``batch_size`` rows, cut where they cost least in all: padded
+    positions plus ``batch_cost`` positions' worth for every encoder call (dynamic programming;
+    a greedy fill pads short windows to long ones when a call covers few sentences)."""
+    widths = np.fromiter((len(windows[k].input_ids) for k in order), dtype=np.int64, count=len(order))
+    n = len(widths)
+    best = np.zeros(n + 1, dtype=np.int64)  # best[j]: least cost of windows [0, j)
+    cut = np.zeros(n + 1, dtype=np.int64)  # where the last batch of that best split starts
+    for j in range(1, n + 1):
+        w = int(widths[j - 1])  # the widest window of a batch ending at j
+        lo = max(0, j - max(1, min(batch_size, batch_tokens // w)))
+        cost = best[lo:j] + w * np.arange(j - lo, 0, -1)
+        k = int(cost.argmin())
+        best[j], cut[j] = cost[k] + batch_cost, lo + k
+    bounds = []
+    j = n
+    while j > 0:
+        bounds.append((int(cut[j]), j))
+        j = int(cut[j])
+    for i, j in reversed(bounds):
+        yield order[i:j]
 
 
 def auto_precision(device: str | torch.device = "cpu") -> str:

@@ -85,21 +85,34 @@ class FastBert(nn.Module):
         x = self.emb_norm(F.embedding(input_ids, self.word) + types + self.position[:t])  # BertEmbeddings' order
         h = x.size(-1)
         d = h // self.heads
-        # keys of padding positions are masked out; a fully padded row attends to nothing real
-        # but stays finite (it is never read)
+        # keys of padding positions are masked out; a padding query attends to the real keys and
+        # is never read
         mask = attention_mask.bool()[:, None, None, :] if not bool(attention_mask.all()) else None
         low = self.dtype != torch.float32
+        # the matmuls see the batch as rows (B*T, H). oneDNN builds (JIT-compiles) a bf16 kernel
+        # for every new row count, which costs more than the matmul itself: in bf16 the rows are
+        # padded to a multiple of ROWS, so a stream of batches of any shape reuses a few kernels
+        m = b * t
+        rows = -(-m // ROWS) * ROWS if low else m
+        x = x.view(m, h)
+        if rows > m:
+            x = torch.cat([x, x.new_zeros(rows - m, h)])
+        att = x.new_zeros(rows, h, dtype=self.dtype)  # attention output, padded the same way
         for blk in self.layers:
             xin = x.to(self.dtype) if low else x
-            qkv = F.linear(xin, blk.qkv.weight, blk.qkv.bias).view(b, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
+            qkv = F.linear(xin, blk.qkv.weight, blk.qkv.bias)[:m].view(b, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
             a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, scale=1.0 / math.sqrt(d))
-            a = F.linear(a.transpose(1, 2).reshape(b, t, h), blk.out.weight, blk.out.bias)
+            att[:m].view(b, t, self.heads, d).copy_(a.transpose(1, 2))
+            a = F.linear(att, blk.out.weight, blk.out.bias)
             x = blk.norm1(x + a.float() if low else x + a)
             xin = x.to(self.dtype) if low else x
             u = self.act(F.linear(xin, blk.up.weight, blk.up.bias))
             u = F.linear(u, blk.down.weight, blk.down.bias)
             x = blk.norm2(x + u.float() if low else x + u)
-        return x
+        return x[:m].view(b, t, h)
+
+
+ROWS = 64
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> nn.Module:

@@ -49,3 +49,24 @@ def test_window_token_types_follow_their_words():
     windows = make_windows(0, ids, first, 6, 1, 1, 2, word_types=[0, 1, 0])
     for win in windows:
         assert len(win.token_type_ids) == len(win.input_ids)
+
+
+def test_subword_cache_gives_the_same_ids_as_whole_sentences(extractor):
+    """The Extractor's per-word sub-word cache changes nothing: corpus sentences, words the
+    tokenizer drops (control characters, tatweel alone), decorated and unknown words, twice
+    (the second time from the cache)."""
+    import json
+    from pathlib import Path
+
+    from marsad.model.encoding import subword_words
+    from marsad.model.text import tokenize
+
+    path = Path(__file__).resolve().parents[1] / "data" / "corpus" / "dev.jsonl"
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()[:200]]
+    texts += ["قتل \u0640\u0640 ثلاثة \x01 مدنيين", "الـــــرقة ﻻ ٣٥ qwertyuiop", "\u200f\u200e", "١٢٣ مَدَنِيّاً"]
+    sentences = [[t.text for t in tokenize(text)] for text in texts]
+    want = subword_words(extractor.tokenizer, sentences)
+    cache: dict = {}
+    assert subword_words(extractor.tokenizer, sentences, cache) == want
+    assert subword_words(extractor.tokenizer, sentences, cache) == want
+    assert all(first for _, first in want[-4:-1])

@@ -4,6 +4,8 @@ and interoperability of the saved folder with transformers' pipeline."""
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import SEED_TXT, overfit_records
 from marsad.model import Extractor
@@ -172,3 +174,35 @@ def test_range_max_equals_masked_max():
             (want_grad,) = torch.autograd.grad(want.sum(), words, allow_unused=True)
             zero = torch.zeros_like(words)
             assert torch.allclose(zero if grad is None else grad, zero if want_grad is None else want_grad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 300), min_size=0, max_size=120), st.sampled_from([64, 512, 2048]),
+       st.integers(1, 40), st.integers(0, 500))
+def test_length_batches_cover_in_order_fit_and_beat_greedy(widths, batch_tokens, batch_size, batch_cost):
+    """Length-sorted windows are cut into consecutive batches that keep every window once, in
+    order, within ``batch_tokens`` (a longer window alone) and ``batch_size``, at a cost (padded
+    positions + ``batch_cost`` per batch) no higher than filling each batch greedily."""
+    from marsad.model.encoding import Window
+    from marsad.model.extractor import _length_batches
+
+    windows = [Window(0, 0, 1, [0] * w, [0]) for w in sorted(widths)]
+    order = list(range(len(windows)))
+    batches = list(_length_batches(order, windows, batch_tokens, batch_size, batch_cost))
+    assert [k for b in batches for k in b] == order
+
+    def cost(bs):
+        return sum(batch_cost + len(b) * max(len(windows[k].input_ids) for k in b) for b in bs)
+
+    for b in batches:
+        width = max(len(windows[k].input_ids) for k in b)
+        assert len(b) <= batch_size and (len(b) == 1 or width * len(b) <= batch_tokens)
+    greedy, cur = [], []
+    for k in order:
+        w = len(windows[k].input_ids)
+        if cur and (len(cur) + 1 > batch_size or w * (len(cur) + 1) > batch_tokens):
+            greedy.append(cur)
+            cur = []
+        cur.append(k)
+    greedy += [cur] if cur else []
+    assert cost(batches) <= cost(greedy)
