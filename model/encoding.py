@@ -33,9 +33,13 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
         new = list({w: None for words in normed for w in words if w not in cache})
         if unk not in cache:
             new.append(unk)
-        if new:
-            enc = tokenizer([[w] for w in new], is_split_into_words=True, add_special_tokens=False)
-            cache.update(zip(new, map(tuple, enc["input_ids"])))
+        if new:  # all new words as one pre-tokenised sequence: one call, cut back by word index
+            enc = tokenizer([new], is_split_into_words=True, add_special_tokens=False)
+            pieces: list[list[int]] = [[] for _ in new]
+            for i, w in zip(enc["input_ids"][0], enc.word_ids(0)):
+                if w is not None:
+                    pieces[w].append(i)
+            cache.update(zip(new, map(tuple, pieces)))
         unk_ids = cache[unk]
         for words in normed:
             ids: list[int] = []

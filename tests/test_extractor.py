@@ -206,3 +206,29 @@ def test_length_batches_cover_in_order_fit_and_beat_greedy(widths, batch_tokens,
         cur.append(k)
     greedy += [cur] if cur else []
     assert cost(batches) <= cost(greedy)
+
+
+def test_extract_leaves_the_garbage_collector_as_it_found_it(extractor):
+    """The collector is paused while a chunk is processed, then restored: on when it was on,
+    off when the caller had switched it off, also after an error."""
+    import gc
+
+    assert gc.isenabled()
+    extractor.extract(["قتل ثلاثة مدنيين في قصف على حلب."])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        extractor.extract(["قتل ثلاثة مدنيين في قصف على حلب."])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(TypeError):
+        extractor.extract(b"bytes")
+    with pytest.raises(RuntimeError, match="boom"):
+        saved = extractor._predict_sentences
+        extractor._predict_sentences = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))
+        try:
+            extractor.extract(["نص"])
+        finally:
+            extractor._predict_sentences = saved
+    assert gc.isenabled()
