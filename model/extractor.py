@@ -8,9 +8,10 @@ How a batch of texts is processed:
    words with character offsets;
 2. words are normalised and cut into sub-words; sentences longer than the encoder's limit are
    windowed with overlap;
-3. windows are sorted by length and run in padded batches of about ``batch_tokens`` positions
-   (little padding, ``torch.inference_mode``; fp16/bf16 autocast on a GPU, bf16 matmuls on CPUs
-   with AMX or AVX512-BF16);
+3. windows are sorted by length and cut into padded batches of at most ``batch_tokens``
+   positions where padding plus per-call cost is least, run under ``torch.inference_mode``:
+   on a CPU through the lean BERT forward (``fastbert.py``; bf16 matmuls on CPUs with AMX or
+   AVX512-BF16), on a GPU with fp16/bf16 autocast;
 4. each word takes its label scores from the window where it sits furthest from an edge; the
    best valid IOB2 sequence (Viterbi) gives the spans; type-compatible pairs of the sentence's
    entities go through the relation head; CASUALTY spans get ``count``/``approximate``/``status``.
@@ -41,7 +42,10 @@ __all__ = ["Extractor", "PRECISIONS", "auto_precision", "cpu_has_fast_bf16"]
 
 
 class Extractor:
-    """Entity, relation and casualty extraction with a trained marsad model."""
+    """Entity, relation and casualty extraction with a trained marsad model.
+
+    The CPU fast paths take a snapshot of the encoder's weights when the Extractor is built:
+    after changing the model's weights (training), build a new Extractor."""
 
     def __init__(self, model: MarsadModel, tokenizer, device: str = "auto", precision: str = "auto",
                  batch_tokens: int | None = None, batch_size: int | None = None, model_dir: str | Path | None = None,
