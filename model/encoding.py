@@ -34,9 +34,8 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
         if unk not in cache:
             new.append(unk)
         if new:  # all new words as one pre-tokenised sequence: one call, cut back by word index
-            enc = tokenizer([new], is_split_into_words=True, add_special_tokens=False)
             pieces: list[list[int]] = [[] for _ in new]
-            for i, w in zip(enc["input_ids"][0], enc.word_ids(0)):
+            for i, w in zip(*_encode_pretokenized(tokenizer, new)):
                 if w is not None:
                     pieces[w].append(i)
             cache.update(zip(new, map(tuple, pieces)))
@@ -61,6 +60,20 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
             first = _first_positions(word_ids, len(words))
         out.append((list(ids), first))
     return out
+
+
+def _encode_pretokenized(tokenizer, words: list[str]) -> tuple[list[int], list[int | None]]:
+    """Sub-word ids and their word indices for one long pre-tokenised sequence (no specials).
+
+    Through the fast tokenizer's backend when it neither truncates nor pads (transformers' own
+    call would warn that the sequence is longer than the model's limit: it is not a model
+    input), else through the tokenizer itself."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        enc = backend.encode(words, is_pretokenized=True, add_special_tokens=False)
+        return enc.ids, enc.word_ids
+    enc = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
+    return enc["input_ids"][0], enc.word_ids(0)
 
 
 def _first_positions(word_ids: list[int | None], n_words: int) -> list[int]:

@@ -70,3 +70,9 @@ def test_subword_cache_gives_the_same_ids_as_whole_sentences(extractor):
     assert subword_words(extractor.tokenizer, sentences, cache) == want
     assert subword_words(extractor.tokenizer, sentences, cache) == want
     assert all(first for _, first in want[-4:-1])
+    backend = extractor.tokenizer.backend_tokenizer  # a backend set to truncate: the tokenizer's own call
+    backend.enable_truncation(512)
+    try:
+        assert subword_words(extractor.tokenizer, sentences, {}) == want
+    finally:
+        backend.no_truncation()
