@@ -197,11 +197,8 @@ def make_runner(path: str, folder: Path, reference=None):
         ex = Extractor(reference.model, reference.tokenizer, device="cpu", precision=path, model_dir=folder,
                        gazetteer=getattr(reference, "gazetteer", None))
 
-    from marsad.model.text import normalize_word
-
     def run(articles):
-        normalize_word.cache_clear()  # every chunk starts cold: no credit for words seen before
-        ex._subwords.clear()  # (the Extractor's word -> sub-words cache)
+        ex.clear_caches()  # every chunk starts cold: no credit for words seen before
         return [{(e["start"], e["end"], e["label"]) for e in r["entities"]} for r in ex.extract(articles)]
 
     return run

@@ -35,7 +35,7 @@ from .fastbert import fast_bert
 from .modeling import MarsadModel, ModelLoadError
 from .schema import NO_RELATION, PRECISIONS
 from .tags import viterbi_iob2_batch
-from .text import split_sentences, tokenize
+from .text import normalize_word, split_sentences, tokenize
 
 __all__ = ["Extractor", "PRECISIONS", "auto_precision", "cpu_has_fast_bf16"]
 
@@ -168,6 +168,11 @@ class Extractor:
             yield from self._run_chunk(chunk, bar)
         if bar is not None:
             bar.close()
+
+    def clear_caches(self) -> None:
+        """Forget the words seen so far (normalisation and sub-word caches), e.g. to time a cold start."""
+        normalize_word.cache_clear()
+        self._subwords.clear()
 
     # --- internals -------------------------------------------------------------------------
     def _run_chunk(self, chunk, bar) -> Iterator[tuple[object, dict]]:
@@ -370,7 +375,7 @@ MAX_PAIR_DISTANCE = 120  # words; corpus relations span at most a few dozen
 
 
 def _length_batches(order: list[int], windows: list[Window], batch_tokens: int, batch_size: int,
-                    batch_cost: int = 192) -> Iterator[list[int]]:
+                    batch_cost: int) -> Iterator[list[int]]:
     """Consecutive runs of length-sorted windows, each at most ``batch_tokens`` padded positions
     (a longer window alone) and ``batch_size`` rows, cut where they cost least in all: padded
     positions plus ``batch_cost`` positions' worth for every encoder call (dynamic programming;
@@ -399,8 +404,8 @@ def _gc_paused():
     """Pause Python's cyclic garbage collector for one chunk. A chunk makes many small objects
     that live until its end (tokens, windows, entity dicts); with the collector running they
     are promoted to the oldest generation and set off full collections of everything the
-    process holds (torch and transformers objects included): 15-40% of a chunk's time at the
-    offline size. They are freed by reference counting when the chunk ends; the collector is
+    process holds (torch and transformers objects included): up to a third of a chunk's time
+    at the offline size. They are freed by reference counting when the chunk ends; the collector is
     switched back on (if it was on) and catches anything cyclic later, as usual."""
     was_enabled = gc.isenabled()
     gc.disable()

@@ -92,27 +92,24 @@ class FastBert(nn.Module):
         # keys of padding positions are masked out; a padding query attends to the real keys and
         # is never read
         mask = attention_mask.bool()[:, None, None, :] if not bool(attention_mask.all()) else None
-        low = self.dtype != torch.float32
         # the matmuls see the batch as rows (B*T, H). oneDNN builds (JIT-compiles) a bf16 kernel
         # for every new row count, which costs more than the matmul itself: in bf16 the rows are
         # padded to a multiple of ROWS, so a stream of batches of any shape reuses a few kernels
         m = b * t
-        rows = -(-m // ROWS) * ROWS if low else m
+        rows = -(-m // ROWS) * ROWS if self.dtype != torch.float32 else m
         x = x.view(m, h)
         if rows > m:
             x = torch.cat([x, x.new_zeros(rows - m, h)])
         att = x.new_zeros(rows, h, dtype=self.dtype)  # attention output, padded the same way
         for blk in self.layers:
-            xin = x.to(self.dtype) if low else x
-            qkv = F.linear(xin, blk.qkv.weight, blk.qkv.bias)[:m].view(b, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
+            qkv = F.linear(x.to(self.dtype), blk.qkv.weight, blk.qkv.bias)[:m].view(b, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
             a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, scale=1.0 / math.sqrt(d))
             att[:m].view(b, t, self.heads, d).copy_(a.transpose(1, 2))
             a = F.linear(att, blk.out.weight, blk.out.bias)
-            x = blk.norm1(x + a.float() if low else x + a)
-            xin = x.to(self.dtype) if low else x
-            u = self.act(F.linear(xin, blk.up.weight, blk.up.bias))
+            x = blk.norm1(x + a.float())  # .to / .float are no-ops in fp32
+            u = self.act(F.linear(x.to(self.dtype), blk.up.weight, blk.up.bias))
             u = F.linear(u, blk.down.weight, blk.down.bias)
-            x = blk.norm2(x + u.float() if low else x + u)
+            x = blk.norm2(x + u.float())
         return x[:m].view(b, t, h)
 
 

@@ -97,19 +97,11 @@ def range_max(words: torch.Tensor, rows: torch.Tensor, lo: torch.Tensor, hi: tor
     used, rows = torch.unique(rows, return_inverse=True)  # only rows with pairs, only up to the last range end
     width = int(hi.max())
     words = words[used, :width]
-    if torch.is_grad_enabled() and words.requires_grad:  # training: out-of-place, differentiable
-        table = [words]
-        for k in range(1, levels):
-            prev, step = table[-1], 1 << (k - 1)
-            table.append(torch.cat([torch.maximum(prev[:, : width - step], prev[:, step:]), prev[:, width - step :]], 1))
-        stacked = torch.stack(table)  # (K, B, W, H): stacked[k, b, i] = max(words[b, i : i + 2**k])
-    else:  # inference: one buffer, filled level by level
-        stacked = words.new_empty(levels, *words.shape)
-        stacked[0] = words
-        for k in range(1, levels):
-            step = 1 << (k - 1)
-            torch.maximum(stacked[k - 1, :, : width - step], stacked[k - 1, :, step:], out=stacked[k, :, : width - step])
-            stacked[k, :, width - step :] = stacked[k - 1, :, width - step :]
+    table = [words]
+    for k in range(1, levels):
+        prev, step = table[-1], 1 << (k - 1)
+        table.append(torch.cat([torch.maximum(prev[:, : width - step], prev[:, step:]), prev[:, width - step :]], 1))
+    stacked = torch.stack(table)  # (K, B, W, H): stacked[k, b, i] = max(words[b, i : i + 2**k])
     a = torch.where(keep, lo, torch.zeros_like(lo))
     n = torch.where(keep, length, torch.ones_like(length))
     k = _floor_log2(n)

@@ -232,3 +232,12 @@ def test_extract_leaves_the_garbage_collector_as_it_found_it(extractor):
         finally:
             extractor._predict_sentences = saved
     assert gc.isenabled()
+
+
+def test_clear_caches_forgets_words_and_changes_nothing(extractor):
+    text = "قتل ثلاثة مدنيين في قصف على حلب."
+    first = extractor.extract(text)
+    assert extractor._subwords
+    extractor.clear_caches()
+    assert not extractor._subwords
+    assert extractor.extract(text) == first
