@@ -24,19 +24,32 @@ def launch(args, cwd, timeout=300):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def same_up_to_scores(a, b, tol):
+    """Equal records, with scores allowed to differ by tol: sharding changes which sentences share a
+    batch, so the padded lengths (and the float summation order) change with it."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(
+            abs(a[k] - b[k]) <= tol if k == "score" else same_up_to_scores(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_up_to_scores(x, y, tol) for x, y in zip(a, b))
+    return a == b
+
+
 def test_predict_sharded_across_two_processes_keeps_input_order(trained_model, tmp_path):
     texts = [r["text"] for r in overfit_records()] * 3
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
     src.write_text(src.read_text(encoding="utf-8") + "{broken\n", encoding="utf-8")
-    proc = launch(["predict", "-m", str(trained_model), str(src), "-o", str(tmp_path / "out.jsonl"), "-q"], tmp_path)
+    # fp32: the reduced-precision paths may move a score (rarely a label) with the batch composition
+    args = ["predict", "-m", str(trained_model), str(src), "--precision", "fp32", "-q"]
+    proc = launch([*args, "-o", str(tmp_path / "out.jsonl")], tmp_path)
     out = read_jsonl(tmp_path / "out.jsonl")
     assert [r["id"] for r in out[:-1]] == [f"r{i}" for i in range(len(texts))]
     assert "error" in out[-1]
     assert proc.returncode != 0  # one record failed
-    single = subprocess.run([sys.executable, "-m", "marsad.training.cli", "predict", "-m", str(trained_model), str(src),
-                             "-o", str(tmp_path / "one.jsonl"), "-q"], capture_output=True, text=True)
-    assert read_jsonl(tmp_path / "one.jsonl") == out
+    single = subprocess.run([sys.executable, "-m", "marsad.training.cli", *args, "-o", str(tmp_path / "one.jsonl")],
+                            capture_output=True, text=True)
+    assert same_up_to_scores(read_jsonl(tmp_path / "one.jsonl"), out, tol=2e-4)
     assert single.returncode == proc.returncode
     assert not list(tmp_path.glob("out.jsonl.*"))  # parts merged and removed
 

@@ -394,8 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="auto: bf16 on a GPU and on CPUs with AMX/AVX512-BF16 (about 3x fp32 at BERT-base size), else fp32; "
-                        "int8 / onnx-int8 (needs marsad[onnx]): 1.5-2.7x fp32 at BERT-base size, depending on the CPU; "
-                        "their output can depend slightly on which sentences share a batch")
+                        "int8 / onnx-int8 (needs marsad[onnx]): 1.5-2.7x fp32 at BERT-base size, depending on the CPU. "
+                        "Outside fp32, scores (rarely a label) can differ slightly with which sentences share a batch, "
+                        "so with --batch-size, sharding or --resume; use fp32 for reproducible scores")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run: skip the records already in -o")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
