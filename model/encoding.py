@@ -20,45 +20,33 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
     characters, an empty normalisation) is replaced by the unknown token so every word keeps a
     position, which is what lets predictions map back to every word's offsets.
 
-    With ``cache`` (a dict the caller keeps for one tokenizer), each distinct normalised word is
-    cut into sub-words once and looked up afterwards. Pre-tokenised input is cut word by word
-    (no sub-word crosses a word boundary), so the result is the same as without it.
+    Pre-tokenised input is cut word by word (no sub-word crosses a word boundary), so each
+    distinct normalised word is cut once, all of them in one tokenizer call, and the sentences
+    are put together from those pieces. ``cache`` (a dict the caller keeps for one tokenizer)
+    carries the pieces over to later calls.
     """
     unk = tokenizer.unk_token or "[UNK]"
     normed = [[normalize_word(w) or unk for w in words] for words in sentences]
+    if cache is None:
+        cache = {}
+    new = list({w: None for words in normed for w in words if w not in cache})
+    if unk not in cache and unk not in new:
+        new.append(unk)
+    if new:  # all new words as one pre-tokenised sequence: one call, cut back by word index
+        pieces: list[list[int]] = [[] for _ in new]
+        for i, w in zip(*_encode_pretokenized(tokenizer, new)):
+            if w is not None:
+                pieces[w].append(i)
+        cache.update(zip(new, map(tuple, pieces)))
+    unk_ids = cache[unk]
     out: list[tuple[list[int], list[int]]] = []
-    if not normed:
-        return out
-    if cache is not None:
-        new = list({w: None for words in normed for w in words if w not in cache})
-        if unk not in cache:
-            new.append(unk)
-        if new:  # all new words as one pre-tokenised sequence: one call, cut back by word index
-            pieces: list[list[int]] = [[] for _ in new]
-            for i, w in zip(*_encode_pretokenized(tokenizer, new)):
-                if w is not None:
-                    pieces[w].append(i)
-            cache.update(zip(new, map(tuple, pieces)))
-        unk_ids = cache[unk]
-        for words in normed:
-            ids: list[int] = []
-            first = []
-            for w in words:
-                first.append(len(ids))
-                ids += cache[w] or unk_ids  # a word the tokenizer drops: the unknown token
-            out.append((ids, first))
-        return out
-    enc = tokenizer(normed, is_split_into_words=True, add_special_tokens=False)
-    for i, words in enumerate(normed):
-        ids = enc["input_ids"][i]
-        word_ids = enc.word_ids(i)
-        first = _first_positions(word_ids, len(words))
-        if any(f < 0 for f in first):  # some word vanished: re-encode it as unknown
-            words = [unk if f < 0 else w for w, f in zip(words, first)]
-            one = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
-            ids, word_ids = one["input_ids"][0], one.word_ids(0)
-            first = _first_positions(word_ids, len(words))
-        out.append((list(ids), first))
+    for words in normed:
+        ids: list[int] = []
+        first = []
+        for w in words:
+            first.append(len(ids))
+            ids += cache[w] or unk_ids  # a word the tokenizer drops: the unknown token
+        out.append((ids, first))
     return out
 
 
@@ -74,14 +62,6 @@ def _encode_pretokenized(tokenizer, words: list[str]) -> tuple[list[int], list[i
         return enc.ids, enc.word_ids
     enc = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
     return enc["input_ids"][0], enc.word_ids(0)
-
-
-def _first_positions(word_ids: list[int | None], n_words: int) -> list[int]:
-    first = [-1] * n_words
-    for pos, w in enumerate(word_ids):
-        if w is not None and first[w] < 0:
-            first[w] = pos
-    return first
 
 
 def align_labels(word_ids: list[int | None], word_labels: list[int], ignore: int = -100) -> list[int]:

@@ -419,8 +419,8 @@ def _gc_paused():
 def auto_precision(device: str | torch.device = "cpu") -> str:
     """What ``precision="auto"`` picks: on a GPU bf16 (fp16 where bf16 is unsupported); on a
     CPU bf16 where it multiplies bf16 natively (AMX, AVX512-BF16: about 3x fp32 at BERT-base
-    size, >= 99% entity agreement), else fp32. bf16 scores can move in their third or fourth
-    decimal with the batch a sentence lands in (its padded length changes the reduction order);
+    size, >= 99% entity agreement), else fp32. bf16 scores can move slightly (by 1e-4 in the
+    case seen) with the batch a sentence lands in (its padded length changes the reduction order);
     use fp32 where runs must match to the record. The int8 paths stay opt-in: dynamic
     quantisation scales activations per batch, so their scores depend more on which sentences
     share a batch."""

@@ -3,8 +3,8 @@
 ``transformers``' ``BertModel.forward`` is general: separate query/key/value projections, mask
 building, dropout and output objects at every layer and, under CPU autocast, a cast before
 every matmul. :class:`FastBert` runs the same arithmetic on the same weights with less around
-it (about 15% faster at the offline default's size, where attention, GELU and layer norms,
-not the matmuls, take most of the time):
+it (what counts at the offline default's size, where attention, GELU and layer norms, not
+the matmuls, take most of the time; ``bench/throughput.py`` measures the paths):
 
 * one fused query/key/value matmul per layer, attention by
   ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels on CPU and GPU);
@@ -111,7 +111,6 @@ class FastBert(nn.Module):
             u = F.linear(u, blk.down.weight, blk.down.bias)
             x = blk.norm2(x + u.float())
         return x[:m].view(b, t, h)
-
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> nn.Module:

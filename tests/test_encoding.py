@@ -51,10 +51,31 @@ def test_window_token_types_follow_their_words():
         assert len(win.token_type_ids) == len(win.input_ids)
 
 
-def test_subword_cache_gives_the_same_ids_as_whole_sentences(extractor):
-    """The Extractor's per-word sub-word cache changes nothing: corpus sentences, words the
-    tokenizer drops (control characters, tatweel alone), decorated and unknown words, twice
-    (the second time from the cache)."""
+def _whole_sentence_subwords(tokenizer, sentences):
+    """The reference: each sentence through the tokenizer's own call, dropped words re-encoded as
+    the unknown token."""
+    from marsad.model.text import normalize_word
+
+    unk, out = tokenizer.unk_token, []
+    for words in sentences:
+        words = [normalize_word(w) or unk for w in words]
+        for _ in range(2):
+            enc = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
+            first: dict = {}
+            for pos, w in enumerate(enc.word_ids(0)):
+                first.setdefault(w, pos)
+            if len(first) == len(words):
+                break
+            words = [w if i in first else unk for i, w in enumerate(words)]
+        out.append((list(enc["input_ids"][0]), [first[i] for i in range(len(words))]))
+    return out
+
+
+def test_subwords_word_by_word_equal_whole_sentences(extractor):
+    """Cutting each distinct word once (and the Extractor's cache of those cuts) changes nothing
+    against the tokenizer's whole-sentence call: corpus sentences, words the tokenizer drops
+    (control characters, tatweel alone), decorated and unknown words, twice (the second time
+    from the cache), and through the tokenizer itself when its backend truncates."""
     import json
     from pathlib import Path
 
@@ -65,7 +86,8 @@ def test_subword_cache_gives_the_same_ids_as_whole_sentences(extractor):
     texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()[:200]]
     texts += ["قتل \u0640\u0640 ثلاثة \x01 مدنيين", "الـــــرقة ﻻ ٣٥ qwertyuiop", "\u200f\u200e", "١٢٣ مَدَنِيّاً"]
     sentences = [[t.text for t in tokenize(text)] for text in texts]
-    want = subword_words(extractor.tokenizer, sentences)
+    want = _whole_sentence_subwords(extractor.tokenizer, sentences)
+    assert subword_words(extractor.tokenizer, sentences) == want
     cache: dict = {}
     assert subword_words(extractor.tokenizer, sentences, cache) == want
     assert subword_words(extractor.tokenizer, sentences, cache) == want
