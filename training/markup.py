@@ -8,7 +8,8 @@ label (``A`` ACTOR, ``L`` LOCATION, ``C`` CASUALTY); relations after ``|||`` as
     وقصفت [قوات النظام]{A1} بلدة [كفرنبل]{L1}، ما أدى إلى مقتل [ثلاثة مدنيين]{C1}. ||| A1 ATTACKS L1; C1 CASUALTY_IN L1; C1 CAUSED_BY A1
 
 ``# doc:`` starts a written document (records are numbered within it, ``sy-idlib-01-003``);
-other ``#`` lines are comments. ``python -m marsad.training.markup FILE...`` checks files
+other lines that start with ``#`` and a space are comments (a line that starts with a hashtag,
+``#عاجل ...``, is a record). ``python -m marsad.training.markup FILE...`` checks files
 (every span on token boundaries, relation types, the spec's label set) and with ``-o OUT``
 writes the project's JSONL.
 """
@@ -27,6 +28,9 @@ from .formats import DataError, read_text, validate_record, write_jsonl
 __all__ = ["parse_markup", "parse_markup_line", "to_markup"]
 
 _PREFIX = {"A": "ACTOR", "L": "LOCATION", "C": "CASUALTY"}
+# a comment is "#" then a space (or nothing): "#غزة ..." or "#[حماس]{A1} ..." is a record that
+# opens with a hashtag, as real posts do
+_COMMENT = re.compile(r"#(\s|$)")
 _ENTITY = re.compile(r"\[([^\[\]{}]+)\]\{([ALC]\d+)\}")
 
 
@@ -88,7 +92,7 @@ def parse_markup(path: str | Path) -> tuple[list[dict], list[str]]:
     for lineno, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
-        if line.startswith("#"):
+        if _COMMENT.match(line):
             m = re.match(r"#\s*doc:\s*(.+)", line)
             if m:
                 fields = [f.strip() for f in m.group(1).split("|")]
