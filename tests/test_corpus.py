@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 
 from conftest import ROOT
-from marsad.training.corpus import BEGIN, END, SPLITS, corpus_stats, load_splits, stats_markdown, mention_overlap
+from marsad.training.corpus import (BEGIN, END, SPLITS, consistency_report, corpus_stats, load_splits, mention_overlap,
+                                    stats_markdown, strip_words)
 from marsad.training.formats import validate_file
 from marsad.training.markup import parse_markup
 
@@ -67,3 +68,18 @@ def test_every_label_and_relation_in_every_split(splits):
 def mention_overlap_report_is_computed(splits):
     share = mention_overlap(splits["train"], splits["test"])
     assert 0.0 < share < 0.9
+
+
+def _record(text, *spans):
+    """A hand-made record with the given ``(mention, label)`` entities."""
+    ents = [{"start": text.index(m), "end": text.index(m) + len(m), "label": label} for m, label in spans]
+    return {"id": "t", "text": text, "entities": ents, "relations": []}
+
+
+def test_clitic_stripped_consistency_sees_what_the_exact_check_does_not():
+    records = [_record("هاجمت الميليشيا بلدة عديلة", ("الميليشيا", "ACTOR")),
+               _record("قصف الجيش مخازن للميليشيا", ("الجيش", "ACTOR"))]
+    assert strip_words("للميليشيا") == strip_words("الميليشيا") == "ميليشيا"
+    assert strip_words("بالجيش السوري") == strip_words("والجيش السوري") == strip_words("للجيش السوري") == "جيش سوري"
+    assert consistency_report(records) == []
+    assert consistency_report(records, strip_clitics=True) == [("ميليشيا", Counter({"ACTOR": 1, "O": 1}))]

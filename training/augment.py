@@ -16,7 +16,7 @@ import regex
 
 from marsad.model.text import tokenize
 
-__all__ = ["MentionPools", "augment_record", "augment_records", "load_city_names", "split_clitic", "join_clitic"]
+__all__ = ["MentionPools", "augment_record", "augment_records", "load_city_names", "split_clitic", "join_clitic", "strip_clitics"]
 
 _NAME = regex.compile(r"^\p{Arabic}+(?: \p{Arabic}+){0,3}$")
 # Proclitics that attach to a name, longest first.
@@ -40,6 +40,22 @@ def split_clitic(mention: str, known: set[str]) -> tuple[str, str]:
         if c.endswith("ل") and rest.startswith("ل") and "ا" + rest in known:
             return c, "ا" + rest
     return "", mention
+
+
+def strip_clitics(word: str) -> str:
+    """One word without a leading proclitic and article: ``بالجيش``, ``والجيش``, ``للجيش`` -> ``جيش``.
+
+    A key for comparing mentions, not a morphological analysis: a name that starts with a
+    clitic letter loses it too (``لبنان`` -> ``بنان``), the same way in every form.
+    """
+    for c in _CLITICS:
+        rest = word[len(c):]
+        if word.startswith(c) and len(rest) >= 2:
+            if c.endswith("ل") and rest.startswith("ل") and len(rest) > 2:
+                return rest[1:]
+            word = rest
+            break
+    return word[2:] if word.startswith("ال") and len(word) > 3 else word
 
 
 def join_clitic(prefix: str, name: str) -> str:
@@ -129,13 +145,18 @@ def augment_record(record: dict, pools: MentionPools, rng: random.Random, p_repl
     return out
 
 
-def augment_records(records: list[dict], copies: int, p_replace: float, seed: int, cities: list[str] | None = None) -> list[dict]:
-    """``copies`` augmented variants of each record that has a swappable mention (originals not included)."""
+def augment_records(records: list[dict], copies: int, p_replace: float, seed: int, cities: list[str] | None = None,
+                    share: float = 1.0) -> list[dict]:
+    """``copies`` augmented variants of each record that has a swappable mention (originals not
+    included); with ``share`` < 1, each copy is made for that share of the records only."""
     pools = MentionPools(records, cities)
     rng = random.Random(seed)
+    pick = random.Random(seed + 1)  # its own stream: share=1 gives exactly the copies it always gave
     out = []
     for c in range(copies):
         for r in records:
+            if share < 1.0 and pick.random() >= share:
+                continue
             aug = augment_record(r, pools, rng, p_replace, f"#aug{c + 1}")
             if aug is not None:
                 out.append(aug)

@@ -4,7 +4,8 @@
 see :mod:`marsad.training.markup`), splits by written document within each region (about
 80/10/10, so no test sentence shares a document with a training one), writes
 ``data/corpus/{train,dev,test}.jsonl`` and refreshes the counts in ``data/README.md``.
-``python -m marsad.training.corpus report`` prints the consistency and overlap reports.
+``python -m marsad.training.corpus report`` prints the consistency and overlap reports (exact strings,
+then strings with their clitics stripped).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from pathlib import Path
 from marsad.model.schema import ENTITY_LABELS, RELATION_TYPES
 from marsad.model.text import tokenize
 
+from .augment import strip_clitics
 from .formats import read_jsonl, write_jsonl
 from .markup import parse_markup
 
-__all__ = ["split_documents", "corpus_stats", "consistency_report", "mention_overlap", "stats_markdown"]
+__all__ = ["split_documents", "corpus_stats", "consistency_report", "mention_outcomes", "mention_overlap", "stats_markdown",
+           "strip_words"]
 
 SPLITS = ("train", "dev", "test")
 BEGIN, END = "<!-- counts:begin -->", "<!-- counts:end -->"
@@ -37,11 +40,14 @@ def split_documents(records: list[dict], dev: float = 0.1, test: float = 0.1, mi
     Regions with fewer than ``min_region`` sentences are pooled, so that a region of one or two
     documents does not land wholly in dev or test.
     """
-    sizes = Counter(r.get("meta", {}).get("region", "?") for r in records)
+    def region_of(meta: dict) -> str:  # a "group:" field (e.g. a later writing round) splits on its own
+        return meta.get("group") or meta.get("region", "?")
+
+    sizes = Counter(region_of(r.get("meta", {})) for r in records)
     by_region: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         meta = r.get("meta", {})
-        region = meta.get("region", "?")
+        region = region_of(meta)
         group = region if sizes[region] >= min_region else "(small regions)"
         by_region[group][meta.get("doc", r["id"])].append(r)
     out = {s: [] for s in SPLITS}
@@ -105,17 +111,22 @@ def stats_markdown(stats: dict) -> str:
     return "\n".join(lines)
 
 
-def consistency_report(records: list[dict]) -> list[tuple[str, Counter]]:
-    """Strings that are labelled differently in different places (including left untagged).
+def strip_words(s: str) -> str:
+    """A mention with each word's leading clitics stripped (``للجيش السوري`` -> ``جيش السوري``)."""
+    return " ".join(strip_clitics(w) for w in s.split())
 
-    For every entity string, counts how often it is tagged with each label and how often it
-    stands as whole tokens outside any entity (``O``). Strings with more than one outcome are
-    returned, most frequent first, for review.
+
+def mention_outcomes(records: list[dict], key=lambda s: s) -> dict[str, Counter]:
+    """``key(mention) -> Counter((outcome, surface string))`` over entities and untagged runs.
+
+    Every entity string counts under its label; every run of up to five untagged whole tokens
+    whose key is also an entity's key counts as ``O``.
     """
     outcomes: dict[str, Counter] = defaultdict(Counter)
     for r in records:
         for e in r["entities"]:
-            outcomes[r["text"][e["start"]:e["end"]]][e["label"]] += 1
+            s = r["text"][e["start"]:e["end"]]
+            outcomes[key(s)][e["label"], s] += 1
     names = set(outcomes)
     for r in records:
         toks = tokenize(r["text"])
@@ -125,9 +136,27 @@ def consistency_report(records: list[dict]) -> list[tuple[str, Counter]]:
                 if any(covered[i:j]):
                     break
                 s = r["text"][toks[i].start:toks[j - 1].end]
-                if s in names:
-                    outcomes[s]["O"] += 1
-    mixed = [(s, c) for s, c in outcomes.items() if len(c) > 1]
+                if key(s) in names:
+                    outcomes[key(s)]["O", s] += 1
+    return outcomes
+
+
+def consistency_report(records: list[dict], strip_clitics: bool = False) -> list[tuple[str, Counter]]:
+    """Strings that are labelled differently in different places (including left untagged).
+
+    For every entity string, counts how often it is tagged with each label and how often it
+    stands as whole tokens outside any entity (``O``). Strings with more than one outcome are
+    returned, most frequent first, for review. With ``strip_clitics`` the strings compared are
+    :func:`strip_words` keys, so ``للميليشيا`` (O) and ``الميليشيا`` (ACTOR) are one string.
+    """
+    outcomes = mention_outcomes(records, strip_words if strip_clitics else (lambda s: s))
+    mixed = []
+    for s, c in outcomes.items():
+        labels = Counter()
+        for (label, _), n in c.items():
+            labels[label] += n
+        if len(labels) > 1:
+            mixed.append((s, labels))
     return sorted(mixed, key=lambda sc: -sum(sc[1].values()))
 
 
@@ -165,6 +194,17 @@ def load_splits(root: Path) -> dict[str, list[dict]]:
     return {name: read_jsonl(root / "corpus" / f"{name}.jsonl") for name in SPLITS}
 
 
+def print_stripped_report(records: list[dict]) -> None:
+    """The consistency report on clitic-stripped strings, each with its surface forms."""
+    mixed = consistency_report(records, strip_clitics=True)
+    forms = mention_outcomes(records, strip_words)
+    print(f"\n{len(mixed)} clitic-stripped strings labelled differently in different places"
+          " (leading و ف ب ل ك and ال / لل removed from each word):")
+    for s, c in mixed:
+        detail = ", ".join(f"{form} {label} {n}" for (label, form), n in forms[s].most_common())
+        print(f"  {s}\t" + ", ".join(f"{k} {v}" for k, v in c.most_common()) + f"\t[{detail}]")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m marsad.training.corpus", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,6 +224,7 @@ def main(argv=None) -> int:
     print(f"\n{len(mixed)} strings labelled differently in different places:")
     for s, c in mixed:
         print(f"  {s}\t" + ", ".join(f"{k} {v}" for k, v in c.most_common()))
+    print_stripped_report(everything)
     return 0
 
 
