@@ -1,0 +1,136 @@
+"""data/real/: real annotated text. Size, validity, exact source text, splits by source
+document, round trips, the data card's counts, and no reserved evaluation text anywhere in data/."""
+
+import re
+
+import pytest
+
+from conftest import ROOT, SHARED
+from marsad.training.corpus import corpus_stats, stats_markdown
+from marsad.training.formats import read_conll, validate_file, write_conll
+from marsad.training.labelstudio import read_labelstudio, write_labelstudio
+from marsad.training.markup import parse_markup
+from marsad.training.realtext import (BEGIN, END, FIGNEWS_RESERVED, SOURCES, SPLITS, check_sources, load_real,
+                                      reserved_texts, split_real)
+
+DATA = ROOT / "data"
+SHARED_DATA = SHARED / "data"
+needs_shared = pytest.mark.skipif(not (SHARED_DATA / "anercorp" / "test.txt").is_file(),
+                                  reason="../shared/data (the source corpora) is not beside the repository")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_real(DATA)
+
+
+@pytest.fixture(scope="module")
+def records(splits):
+    return [r for recs in splits.values() for r in recs]
+
+
+def test_size(records):
+    assert len(records) >= 800
+    assert sum(len(r["entities"]) for r in records) >= 2500
+    assert sum(len(r["relations"]) for r in records) >= 800
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_split_files_validate(split):
+    n, problems = validate_file(DATA / "real" / f"{split}.jsonl")
+    assert n > 50 and problems == []
+
+
+def test_every_source_is_named_and_licensed(records):
+    sources = {r["meta"]["source"] for r in records}
+    assert sources <= set(SOURCES)
+    assert {"fignews", "anercorp-train"} <= sources
+    card = (DATA / "real" / "README.md").read_text(encoding="utf-8")
+    for needle in ("CC BY-SA 4.0", "MIT", "FIGNEWS", "ANERcorp", "Wojood", "Benajiba"):
+        assert needle in card
+
+
+def test_splits_are_by_source_document(splits):
+    docs = {name: {r["meta"]["doc"] for r in recs} for name, recs in splits.items()}
+    assert not docs["train"] & docs["test"] and not docs["train"] & docs["dev"] and not docs["dev"] & docs["test"]
+    for name in ("dev", "test"):
+        assert {r["meta"]["source"] for r in splits[name]} >= {"fignews", "anercorp-train"}
+
+
+def test_jsonl_is_what_the_sources_build(splits):
+    built = []
+    for src in sorted((DATA / "real" / "src").glob("*.txt")):
+        recs, problems = parse_markup(src)
+        assert problems == [], problems[:3]
+        for r in recs:
+            r["meta"]["region"] = r["meta"]["source"]
+        built += recs
+    rebuilt = split_real(built)
+    assert {k: sorted(r["id"] for r in v) for k, v in rebuilt.items()} == \
+        {k: sorted(r["id"] for r in v) for k, v in splits.items()}
+    stored = {r["id"]: r for recs in splits.values() for r in recs}
+    assert stored == {r["id"]: r for r in built}
+
+
+def test_data_card_counts_match_the_files(splits):
+    card = (DATA / "real" / "README.md").read_text(encoding="utf-8")
+    table = card.split(BEGIN)[1].split(END)[0].strip()
+    assert table == stats_markdown(corpus_stats(splits))
+
+
+def test_conll_and_label_studio_round_trips(records, tmp_path):
+    write_conll(records, tmp_path / "real.conll")
+    assert read_conll(tmp_path / "real.conll") == records
+    write_labelstudio(records, tmp_path / "real.json")
+    back = read_labelstudio(tmp_path / "real.json")
+    assert [(r["id"], r["text"], r["entities"], r["relations"]) for r in back] == \
+        [(r["id"], r["text"], r["entities"], r["relations"]) for r in records]
+
+
+@needs_shared
+def test_every_record_is_its_source_text_unchanged(records):
+    for r in records:
+        r.setdefault("meta", {})
+    assert check_sources(records, SHARED_DATA) == []
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@needs_shared
+def test_no_reserved_text_anywhere_in_data():
+    """The reserved evaluation text (ANERcorp test, Wojood test, 21 FIGNEWS Arabic rows) must never
+    be annotated or trained on: no file under data/ may hold any of it (spacing ignored)."""
+    reserved = reserved_texts(SHARED_DATA)
+    assert len(reserved["fignews-reserved"]) == len(FIGNEWS_RESERVED)
+    assert len(reserved["anercorp-test"]) > 900 and len(reserved["wojood-test"]) > 300
+    # short sentences ("( رويترز ) ." or a two-word headline) can occur anywhere by chance
+    needles = {_squash(t) for texts in reserved.values() for t in texts if len(t.split()) >= 6}
+    hay = []
+    for path in sorted(DATA.rglob("*")):
+        if path.is_file() and path.suffix in (".jsonl", ".txt", ".markup", ".md", ".json"):
+            text = path.read_text(encoding="utf-8")
+            text = re.sub(r"\]\{[ALC]\d+\}|\[", "", text)  # markup brackets out
+            hay.append((path, _squash(text)))
+    found = [(p.relative_to(ROOT), n[:40]) for p, h in hay for n in needles if n in h]
+    assert found == []
+
+
+@needs_shared
+def test_reserved_check_would_catch_a_leak(tmp_path):
+    """The check itself works: a reserved FIGNEWS post is refused as a record."""
+    post = reserved_texts(SHARED_DATA)["fignews-reserved"][0]
+    rec = {"id": "x-001", "text": post, "entities": [], "relations": [], "meta": {"source": "fignews", "doc": "x"}}
+    problems = check_sources([rec], SHARED_DATA)
+    assert problems and "reserved" in problems[0]
+    changed = dict(rec, text="نص ليس في المصدر")
+    assert "not a fignews text" in check_sources([changed], SHARED_DATA)[0]
+
+
+def test_a_post_that_opens_with_a_hashtag_is_a_record(tmp_path):
+    f = tmp_path / "m.txt"
+    f.write_text("# doc: fig-ar-1 | source: fignews\n#[غزة]{L1} تحت القصف\n# a comment\n#\n", encoding="utf-8")
+    records, problems = parse_markup(f)
+    assert problems == [] and [r["text"] for r in records] == ["#غزة تحت القصف"]
+    assert records[0]["entities"][0]["label"] == "LOCATION"
