@@ -61,3 +61,13 @@ def test_city_names_from_shared_data():
     if path.exists():
         assert len(names) > 1000 and "كابل" in names and not any(n.startswith("ولاية ") for n in names)
     assert load_city_names(None) == []
+
+
+def test_share_makes_copies_for_part_of_the_records():
+    records = read_jsonl(SEED_JSONL)
+    full = augment_records(records, 1, 0.8, seed=4)
+    half = augment_records(records, 1, 0.8, seed=4, share=0.5)
+    assert 0 < len(half) < len(full)
+    assert {r["id"] for r in half} < {r["id"] for r in records} | {r["id"] + "#aug1" for r in records}
+    assert augment_records(records, 1, 0.8, seed=4, share=1.0) == full
+    assert half == augment_records(records, 1, 0.8, seed=4, share=0.5)

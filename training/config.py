@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["check_data_files", "ConfigError", "TrainConfig", "load_config", "apply_overrides", "config_to_dict"]
+__all__ = ["EVAL_SPLITS", "check_data_files", "ConfigError", "TrainConfig", "load_config", "apply_overrides", "config_to_dict"]
 
 
 class ConfigError(ValueError):
@@ -52,7 +52,9 @@ class ScratchEncoder:
     num_heads: int = 4
     intermediate_size: int = 1024
     max_position: int = 512
-    extra_texts: list[str] = field(default_factory=list)  # more text files for the vocabulary
+    # more text for the vocabulary: plain text files (a text a line), or the shared corpora folder
+    # (``../shared/data``: every real text there except the reserved evaluation text)
+    extra_texts: list[str] = field(default_factory=list)
     tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
     pretrain: Pretrain = field(default_factory=Pretrain)
 
@@ -73,6 +75,12 @@ class DataSection:
     train: list[str] = field(default_factory=list)
     dev: list[str] = field(default_factory=list)
     test: list[str] = field(default_factory=list)
+    # real-text evaluation sets (data/real/): scored beside dev/test; real_dev also picks the best epoch
+    real_dev: list[str] = field(default_factory=list)
+    real_test: list[str] = field(default_factory=list)
+
+
+EVAL_SPLITS = ("dev", "test", "real_dev", "real_test")
 
 
 @dataclass
@@ -81,8 +89,13 @@ class AugmentSection:
 
     enabled: bool = False
     copies: int = 1  # augmented copies of each training sentence
+    share: float = 1.0  # the share of training sentences that get copies (fewer copies: cheaper epochs)
     p_replace: float = 0.7  # chance each mention is swapped
     cities: str | None = None  # world-cities CSV for extra LOCATION names (skipped if missing)
+    # real-text noise (training/noise.py): the share of augmented copies that also get hashtags,
+    # URLs, spelling variants, digits, tatweel... (0: none), and which kinds of edit
+    noise: float = 0.0
+    noise_ops: list[str] = field(default_factory=lambda: ["hashtag", "web", "spelling", "joined", "numbers", "marks", "obfuscate"])
 
 
 @dataclass
@@ -97,6 +110,7 @@ class TrainSection:
     max_grad_norm: float = 1.0
     mixed_precision: str = "no"  # no | fp16 | bf16
     patience: int = 3  # early stopping: epochs without dev improvement
+    eval_from: int = 1  # score dev from this epoch on (earlier ones are rarely the best; the last is always scored)
     max_minutes: float | None = None  # stop after this many minutes (the best checkpoint is kept)
     relation_weight: float = 1.0
     token_dropout: float = 0.0  # share of input sub-words replaced by [MASK] while training (regularises)
@@ -129,6 +143,15 @@ class TrainConfig:
             raise ConfigError("data.train is empty: list at least one JSONL file of training records")
         if not self.data.dev:
             raise ConfigError("data.dev is empty: list at least one JSONL file for per-epoch evaluation")
+        if not (0 < self.augment.share <= 1):
+            raise ConfigError(f"augment.share must be in (0, 1], got {self.augment.share}")
+        if not (0 <= self.augment.noise <= 1):
+            raise ConfigError(f"augment.noise must be in [0, 1], got {self.augment.noise}")
+        from .noise import NOISE_OPS
+
+        for op in self.augment.noise_ops:
+            if op not in NOISE_OPS:
+                raise ConfigError(f"augment.noise_ops: {op!r} is not one of {', '.join(NOISE_OPS)}")
         if not (0 <= self.augment.p_replace <= 1):
             raise ConfigError(f"augment.p_replace must be in [0, 1], got {self.augment.p_replace}")
         if self.model.max_length < 16:
@@ -136,7 +159,7 @@ class TrainConfig:
 
     def data_files(self) -> dict[str, list[Path]]:
         base = Path(self.source).parent if self.source else Path.cwd()
-        return {split: [_resolve(p, base) for p in getattr(self.data, split)] for split in ("train", "dev", "test")}
+        return {split: [_resolve(p, base) for p in getattr(self.data, split)] for split in ("train", *EVAL_SPLITS)}
 
     def resolve(self, path: str | None) -> Path | None:
         base = Path(self.source).parent if self.source else Path.cwd()

@@ -25,9 +25,10 @@ from marsad.model.extractor import Extractor
 from marsad.model.modeling import MarsadModel, load_encoder
 
 from .augment import augment_records, load_city_names
-from .config import TrainConfig, check_data_files, config_to_dict
+from .config import EVAL_SPLITS, TrainConfig, check_data_files, config_to_dict
 from .data import build_dataset, collate, load_records
 from .evaluation import evaluate, format_report, headline
+from .noise import noisy_records
 
 __all__ = ["train", "TrainingError"]
 
@@ -37,17 +38,35 @@ class TrainingError(RuntimeError):
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order."""
+    """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order.
 
-    def __init__(self, n: int, seed: int):
+    With ``lengths`` it buckets: the shuffled rows are cut into pools of ``pool`` batches, each
+    pool is sorted by length and cut into batches, and the batches are shuffled. Batches then hold
+    rows of similar length (little padding), while every epoch still mixes the whole data.
+    """
+
+    def __init__(self, n: int, seed: int, lengths: list[int] | None = None, batch_size: int = 1, pool: int = 50):
         self.n, self.seed, self.epoch = n, seed, 0
+        self.lengths, self.batch_size, self.pool = lengths, batch_size, pool
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        order = torch.randperm(self.n, generator=g).tolist()
+        if self.lengths is None:
+            return iter(order)
+        size = self.batch_size * self.pool
+        batches = []
+        for k in range(0, self.n, size):
+            chunk = sorted(order[k : k + size], key=lambda i: self.lengths[i])
+            batches += [chunk[j : j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
+        # a short last batch stays last, so every other batch keeps its full size
+        full = [b for b in batches if len(b) == self.batch_size]
+        short = [b for b in batches if len(b) != self.batch_size]
+        perm = torch.randperm(len(full), generator=g).tolist()
+        return iter([i for j in perm for i in full[j]] + [i for b in short for i in b])
 
     def __len__(self):
         return self.n
@@ -86,9 +105,13 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
     records = {split: load_records(paths) for split, paths in files.items() if paths}
     train_records = list(records["train"])
     if config.augment.enabled and config.augment.copies > 0:
-        cities = load_city_names(config.resolve(config.augment.cities))
-        extra = augment_records(train_records, config.augment.copies, config.augment.p_replace, config.seed, cities)
-        say(f"augmentation: {len(extra)} sentences with swapped mentions ({len(cities)} city names)")
+        a = config.augment
+        cities = load_city_names(config.resolve(a.cities))
+        extra = augment_records(train_records, a.copies, a.p_replace, config.seed, cities, a.share)
+        if a.noise > 0:
+            extra = noisy_records(extra, a.noise, config.seed, a.noise_ops)
+        say(f"augmentation: {len(extra)} sentences with swapped mentions ({len(cities)} city names)"
+            + (f", {a.noise:.0%} of them with real-text noise" if a.noise > 0 else ""))
         train_records += extra
 
     # --- model and tokenizer ---------------------------------------------------------------
@@ -99,13 +122,13 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         # several processes must share one vocabulary (WordPiece training breaks ties arbitrarily):
         # the main process learns it first and the others read it
         with accelerator.main_process_first():
-            model, tokenizer, gazetteer = _new_model(config, records["train"], say,
+            model, tokenizer, gazetteer = _new_model(config, records, say,
                                                      shared_tokenizer=out / ".tokenizer" if accelerator.num_processes > 1 else None)
     settings: MarsadSettings = model.settings
     say(f"encoder: {config.model.encoder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
 
     ds_train = build_dataset(train_records, tokenizer, settings, gazetteer)
-    sampler = EpochSampler(len(ds_train), config.seed)
+    sampler = EpochSampler(len(ds_train), config.seed, [len(x) for x in ds_train["input_ids"]], t.batch_size)
     loader = torch.utils.data.DataLoader(ds_train, batch_size=t.batch_size, sampler=sampler, num_workers=t.num_workers,
                                          collate_fn=lambda rows: collate(rows, tokenizer.pad_token_id or 0))
 
@@ -164,19 +187,23 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
 
         # evaluate on dev; keep the best; checkpoint
         unwrapped = accelerator.unwrap_model(model)
-        dev = _evaluate(unwrapped, tokenizer, gazetteer, records["dev"], accelerator.device)
-        head = headline(dev)
-        score = (head["entity_f1"] + head["relation_f1"]) / 2
-        improved = score > state["best_score"]
-        if improved:
-            state.update(best_score=score, best_epoch=state["epoch"], bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
         entry = {"epoch": state["epoch"], "step": state["global_step"], "train_loss": round(running / max(seen, 1), 5),
-                 "lr": scheduler.get_last_lr()[0], "dev": {k: round(v, 4) for k, v in head.items()},
-                 "elapsed_s": round(state["elapsed"], 1)}
-        say(f"epoch {state['epoch']}: loss {entry['train_loss']:.4f}, dev entity F1 {head['entity_f1']:.4f}, "
-            f"relation F1 {head['relation_f1']:.4f}" + (" (best)" if improved else ""))
+                 "lr": scheduler.get_last_lr()[0], "elapsed_s": round(state["elapsed"], 1)}
+        # early epochs are skipped (train.eval_from); the last one, or one cut short, is always scored
+        scored = state["epoch"] >= t.eval_from or state["epoch"] >= t.epochs or timed_out
+        improved = False
+        if scored:
+            score, heads = _dev_scores(unwrapped, tokenizer, gazetteer, records, accelerator.device)
+            entry.update(heads)
+            improved = score > state["best_score"]
+            if improved:
+                state.update(best_score=score, best_epoch=state["epoch"], bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+        say(f"epoch {state['epoch']}: loss {entry['train_loss']:.4f}"
+            + "".join(f"; {name} entity F1 {h['entity_f1']:.4f}, relation F1 {h['relation_f1']:.4f}"
+                      for name, h in entry.items() if name in ("dev", "real_dev"))
+            + (" (best)" if improved else "" if scored else " (not scored: train.eval_from)"))
         if main:
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
@@ -188,17 +215,22 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
             say(f"early stopping: no dev improvement for {t.patience} epochs")
             break
         if timed_out:
-            say(f"time budget of {t.max_minutes} minutes reached")
+            state["budget_stop"] = True
+            say(f"WARNING: the time budget of {t.max_minutes} minutes (train.max_minutes) stopped the run after "
+                f"{state['epoch']} of {t.epochs} epochs; the model is under-trained. Raise the budget or make epochs cheaper.")
             break
         if stop_after_epochs is not None and epochs_here >= stop_after_epochs:
             return {"stopped_after_epoch": state["epoch"]}
 
     # --- the best model becomes the output --------------------------------------------------
     best_model, tokenizer, gazetteer = _load_model(out / "best")
-    result = {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "train_sentences": len(train_records),
-              "train_minutes": round(state["elapsed"] / 60, 2)}
+    result = {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "configured_epochs": t.epochs,
+              "train_sentences": len(train_records), "train_minutes": round(state["elapsed"] / 60, 2)}
+    if state.get("budget_stop"):
+        result["warning"] = (f"stopped by the time budget (train.max_minutes={t.max_minutes}) after {state['epoch']} "
+                             f"of {t.epochs} epochs: under-trained")
     reports = {}
-    for split in ("dev", "test"):
+    for split in EVAL_SPLITS:
         if split in records:
             reports[split] = _evaluate(best_model, tokenizer, gazetteer, records[split], accelerator.device)
             result[split] = headline(reports[split])
@@ -209,13 +241,16 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         (out / "README.md").write_text(_model_card(config, result, reports), encoding="utf-8")
         for split, rep in reports.items():
             say(f"\n== {split} ==\n{format_report(rep)}")
+        if "warning" in result:
+            say(f"\nWARNING: {result['warning']}")
     accelerator.wait_for_everyone()
     return result
 
 
 # --- pieces ------------------------------------------------------------------------------------
-def _new_model(config: TrainConfig, train_records: list[dict], log=print, shared_tokenizer: Path | None = None):
+def _new_model(config: TrainConfig, records: dict[str, list[dict]], log=print, shared_tokenizer: Path | None = None):
     m = config.model
+    train_records = records["train"]
     settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden)
     if m.encoder == "scratch":
         from .scratch import build_scratch_encoder, train_wordpiece
@@ -229,12 +264,7 @@ def _new_model(config: TrainConfig, train_records: list[dict], log=print, shared
 
             tokenizer = AutoTokenizer.from_pretrained(str(reuse), use_fast=True, trust_remote_code=False)
         else:  # the vocabulary is learnt from every text the encoder will see
-            texts = [r["text"] for r in train_records] + unlabelled
-            for extra in m.scratch.extra_texts:
-                path = config.resolve(extra)
-                if not path.is_file():
-                    raise TrainingError(f"model.scratch.extra_texts names {path}, which does not exist")
-                texts += path.read_text(encoding="utf-8").splitlines()
+            texts = [r["text"] for r in train_records] + unlabelled + _extra_texts(config, records, log)
             tokenizer = train_wordpiece(texts, m.scratch.vocab_size)
             tokenizer.model_max_length = m.scratch.max_position
             if shared_tokenizer is not None:
@@ -277,6 +307,33 @@ def _new_model(config: TrainConfig, train_records: list[dict], log=print, shared
 
             warnings.warn(f"model.gazetteer: {path} is missing (or the encoder has no second token type); training without it")
     return MarsadModel.from_encoder(encoder, settings), tokenizer, gazetteer
+
+
+def _extra_texts(config: TrainConfig, records: dict[str, list[dict]], log=print) -> list[str]:
+    """``model.scratch.extra_texts``: text files, or the shared corpora folder (reserved evaluation
+    text excluded by :func:`~marsad.training.realtext.unlabelled_texts`). Texts of the run's own
+    evaluation sets are left out, so the vocabulary never sees them."""
+    from .realtext import unlabelled_texts
+
+    held_out = {r["text"] for split in EVAL_SPLITS for r in records.get(split, [])}
+    texts = []
+    for extra in config.model.scratch.extra_texts:
+        path = config.resolve(extra)
+        if path.is_dir():
+            found = unlabelled_texts(path)
+            if not found:
+                raise TrainingError(f"model.scratch.extra_texts names the folder {path}, which holds none of the shared corpora")
+            texts += found
+        elif path.is_file():
+            texts += path.read_text(encoding="utf-8").splitlines()
+        else:  # like augment.cities: a config can name ../shared/data and still run without it
+            import warnings
+
+            warnings.warn(f"model.scratch.extra_texts: {path} does not exist; the vocabulary is learnt without it")
+    kept = [t for t in texts if t not in held_out]
+    if texts:
+        log(f"vocabulary: {len(kept)} extra texts ({len(texts) - len(kept)} evaluation texts left out)")
+    return kept
 
 
 def _unlabelled_texts(config: TrainConfig) -> list[str]:
@@ -322,6 +379,17 @@ def _set_epoch(loader, sampler, epoch: int) -> None:
     sampler.set_epoch(epoch)
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
+
+
+def _dev_scores(model, tokenizer, gazetteer, records: dict, device) -> tuple[float, dict]:
+    """The model-selection score (mean of entity and relation F1 on dev; with a real-text dev set,
+    the mean of the two sets' scores) and the rounded headlines per set."""
+    heads = {}
+    for name in ("dev", "real_dev"):
+        if records.get(name):
+            heads[name] = {k: round(v, 4) for k, v in headline(_evaluate(model, tokenizer, gazetteer, records[name], device)).items()}
+    scores = [(h["entity_f1"] + h["relation_f1"]) / 2 for h in heads.values()]
+    return sum(scores) / len(scores), heads
 
 
 def _evaluate(model, tokenizer, gazetteer, records, device) -> dict:
@@ -457,7 +525,9 @@ def _model_card(config: TrainConfig, result: dict, reports: dict) -> str:
         f"{result['train_minutes']} minutes", "",
         "## Scores", "", "| split | entity F1 | relation F1 (end-to-end) | relation F1 (gold entities) |", "|---|---|---|---|",
     ]
-    for split in ("dev", "test"):
+    if "warning" in result:
+        lines[lines.index("## Scores")-1:lines.index("## Scores")-1] = ["", f"> **Warning**: {result['warning']}."]
+    for split in EVAL_SPLITS:
         if split in result:
             h = result[split]
             lines.append(f"| {split} | {h['entity_f1']:.4f} | {h['relation_f1']:.4f} | {h['relation_f1_gold_entities']:.4f} |")
