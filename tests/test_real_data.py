@@ -134,3 +134,14 @@ def test_a_post_that_opens_with_a_hashtag_is_a_record(tmp_path):
     records, problems = parse_markup(f)
     assert problems == [] and [r["text"] for r in records] == ["#غزة تحت القصف"]
     assert records[0]["entities"][0]["label"] == "LOCATION"
+
+
+@needs_shared
+def test_no_near_copy_of_reserved_text(records):
+    """No record shares 10 words in a row with reserved text (archive titles repeated with another
+    date, re-sent wire paragraphs)."""
+    from marsad.training.realtext import NEAR_COPY, drop_reserved
+
+    reserved = {t for ts in reserved_texts(SHARED_DATA).values() for t in ts}
+    texts = [r["text"] for r in records]
+    assert drop_reserved(texts, reserved, NEAR_COPY) == texts

@@ -69,3 +69,18 @@ def test_vocabulary_texts_from_the_shared_folder_leave_out_reserved_and_evaluati
     some = texts[100]
     held = _extra_texts(config, {"train": [], "real_dev": [{"text": some}]}, log=lambda *a: None)
     assert some not in held and len(held) == len(texts) - texts.count(some)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "anercorp" / "test.txt").is_file(), reason="../shared/data is not beside the repository")
+def test_pretraining_texts_never_include_reserved_text(tmp_path):
+    from marsad.training.realtext import drop_reserved, reserved_texts
+    from marsad.training.trainer import _unlabelled_texts
+
+    reserved = {t for ts in reserved_texts(SHARED_DATA).values() for t in ts}
+    seed = read_jsonl(SEED_JSONL)
+    for name in (SHARED_DATA, SHARED_DATA / "anercorp", SHARED_DATA / "fignews2024" / "FIGNEWS-2024-TEXT-IAA.tsv"):
+        config = tiny_config(tmp_path, seed[:5], model__scratch__pretrain__texts=[str(name)])
+        texts = _unlabelled_texts(config)
+        assert texts and not reserved & set(texts), name
+        # nor any chunk of a reserved sentence (long sentences are cut into pieces when read)
+        assert drop_reserved(texts, reserved) == texts, name

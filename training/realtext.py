@@ -36,7 +36,7 @@ from .markup import parse_markup
 
 __all__ = [
     "FIGNEWS_RESERVED", "SOURCES", "read_fignews", "read_conll_sentences", "reserved_texts",
-    "source_texts", "split_real", "build_real", "is_conflict_sentence", "unlabelled_texts",
+    "source_texts", "split_real", "build_real", "is_conflict_sentence", "unlabelled_texts", "drop_reserved",
 ]
 
 FIGNEWS_RESERVED = frozenset({
@@ -47,6 +47,7 @@ FIGNEWS_FILE = "fignews2024/FIGNEWS-2024-TEXT-IAA.tsv"
 ANER_TRAIN, ANER_TEST = "anercorp/train.txt", "anercorp/test.txt"
 WOJOOD_TRAIN, WOJOOD_TEST = "wojood_sample/train.txt", "wojood_sample/test.txt"
 SPLITS = ("train", "dev", "test")
+NEAR_COPY = 10  # words in a row shared with reserved text that make a record a near-copy of it
 BEGIN, END = "<!-- counts:begin -->", "<!-- counts:end -->"
 
 #: source name (as written in a ``# doc:`` header) -> what it is, its licence and attribution
@@ -151,9 +152,23 @@ def unlabelled_texts(shared: Path) -> list[str]:
             texts += read_conll_sentences(shared / rel)
     for f in sorted((shared / "aqmar").glob("*.txt")) if (shared / "aqmar").is_dir() else []:
         texts += read_conll_sentences(f)
-    reserved = _reserved_set(shared)
-    texts = [t for t in texts if t not in reserved]
-    return texts
+    return drop_reserved(texts, _reserved_set(shared))
+
+
+def drop_reserved(texts: list[str], reserved, n: int = 6) -> list[str]:
+    """``texts`` without any that shares a run of ``n`` words with a reserved text (so chunks and
+    re-spaced copies of reserved sentences go too); texts shorter than ``n`` words must differ whole."""
+    reserved = list(reserved)
+    grams = {tuple(w[i:i + n]) for w in (t.split() for t in reserved) for i in range(max(0, len(w) - n + 1))}
+    whole = set(reserved)
+
+    def leaks(text: str) -> bool:
+        w = text.split()
+        if len(w) < n:
+            return text in whole
+        return any(tuple(w[i:i + n]) in grams for i in range(len(w) - n + 1))
+
+    return [t for t in texts if not leaks(t)]
 
 
 def write_pool(shared: Path, out: Path, block: int = 10) -> dict[str, int]:
@@ -210,6 +225,9 @@ def check_sources(records: list[dict], shared: Path) -> list[str]:
     problems = []
     texts = source_texts(shared)
     reserved = _reserved_set(shared)
+    # near-copies too: a record sharing a run of NEAR_COPY words with reserved text (a repeated
+    # archive title with another date, a re-sent wire paragraph) is left out as well
+    near = {r["text"] for r in records} - set(drop_reserved([r["text"] for r in records], reserved, NEAR_COPY))
     for r in records:
         where = f"{r.get('meta', {}).get('file', '?')} [{r['id']}]"
         source = r.get("meta", {}).get("source")
@@ -219,6 +237,9 @@ def check_sources(records: list[dict], shared: Path) -> list[str]:
             continue
         if r["text"] in reserved:
             problems.append(f"{where}: this text is reserved for independent evaluation; remove it")
+        elif r["text"] in near:
+            problems.append(f"{where}: this text shares {NEAR_COPY} words in a row with text reserved for "
+                            "independent evaluation; remove it")
         elif r["text"] not in texts[source]:
             problems.append(f"{where}: the text is not a {source} text as written there; "
                             "copy it from the source unchanged (only brackets and relations are added)")

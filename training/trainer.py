@@ -337,11 +337,23 @@ def _extra_texts(config: TrainConfig, records: dict[str, list[dict]], log=print)
 
 
 def _unlabelled_texts(config: TrainConfig) -> list[str]:
+    """``model.scratch.pretrain.texts``: the shared corpora folder (read by
+    :func:`~marsad.training.realtext.unlabelled_texts`), other folders of text files, or files.
+    Reserved evaluation text is never returned, wherever the shared corpora are named."""
+    from .realtext import drop_reserved, reserved_texts, unlabelled_texts
     from .scratch import read_unlabelled
 
-    texts = []
+    texts, reserved = [], set()
     for name in config.model.scratch.pretrain.texts:
         path = config.resolve(name)
+        shared = unlabelled_texts(path) if path.is_dir() else []
+        if shared:
+            texts += shared
+            continue
+        # a file or folder inside the shared corpora (fignews2024/, anercorp/test.txt): drop reserved text
+        for root in (path.parent, path.parent.parent):
+            if (root / "fignews2024").is_dir() or (root / "anercorp").is_dir():
+                reserved |= {t for ts in reserved_texts(root).values() for t in ts}
         if path.is_file():
             texts += read_unlabelled(path)
         elif path.is_dir():
@@ -351,7 +363,7 @@ def _unlabelled_texts(config: TrainConfig) -> list[str]:
             import warnings
 
             warnings.warn(f"model.scratch.pretrain.texts: {path} does not exist; skipped")
-    return texts
+    return drop_reserved(texts, reserved) if reserved else texts
 
 
 def _param_groups(model, lr: float, head_lr: float, weight_decay: float):
