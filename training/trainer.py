@@ -216,8 +216,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
             break
         if timed_out:
             state["budget_stop"] = True
-            say(f"WARNING: the time budget of {t.max_minutes} minutes (train.max_minutes) stopped the run after "
-                f"{state['epoch']} of {t.epochs} epochs; the model is under-trained. Raise the budget or make epochs cheaper.")
+            say(f"WARNING: the time budget of {t.max_minutes} minutes (train.max_minutes) stopped the run in epoch "
+                f"{state['epoch']} of {t.epochs}; the model is under-trained. Raise the budget or make epochs cheaper.")
             break
         if stop_after_epochs is not None and epochs_here >= stop_after_epochs:
             return {"stopped_after_epoch": state["epoch"]}
@@ -227,8 +227,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
     result = {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "configured_epochs": t.epochs,
               "train_sentences": len(train_records), "train_minutes": round(state["elapsed"] / 60, 2)}
     if state.get("budget_stop"):
-        result["warning"] = (f"stopped by the time budget (train.max_minutes={t.max_minutes}) after {state['epoch']} "
-                             f"of {t.epochs} epochs: under-trained")
+        result["warning"] = (f"stopped by the time budget (train.max_minutes={t.max_minutes}) in epoch {state['epoch']} "
+                             f"of {t.epochs}: under-trained")
     reports = {}
     for split in EVAL_SPLITS:
         if split in records:
@@ -399,15 +399,16 @@ def _dev_scores(model, tokenizer, gazetteer, records: dict, device) -> tuple[flo
     heads = {}
     for name in ("dev", "real_dev"):
         if records.get(name):
-            heads[name] = {k: round(v, 4) for k, v in headline(_evaluate(model, tokenizer, gazetteer, records[name], device)).items()}
+            result = _evaluate(model, tokenizer, gazetteer, records[name], device, gold_entities=False)
+            heads[name] = {k: round(v, 4) for k, v in headline(result).items()}
     scores = [(h["entity_f1"] + h["relation_f1"]) / 2 for h in heads.values()]
     return sum(scores) / len(scores), heads
 
 
-def _evaluate(model, tokenizer, gazetteer, records, device) -> dict:
+def _evaluate(model, tokenizer, gazetteer, records, device, gold_entities: bool = True) -> dict:
     was_training = model.training
     ex = Extractor(model, tokenizer, device=str(device), precision="fp32", gazetteer=gazetteer)
-    result = evaluate(ex, records)
+    result = evaluate(ex, records, gold_entities=gold_entities)
     model.train(was_training)
     return result
 
