@@ -176,11 +176,14 @@ def build(root: Path) -> dict:
         problems += probs
     if problems:
         raise SystemExit("\n".join(problems) + f"\n{len(problems)} problem(s); nothing written")
-    splits = split_documents(records)
+    return write_splits(split_documents(records), root / "corpus", root / "README.md")
+
+
+def write_splits(splits: dict[str, list[dict]], folder: Path, card: Path) -> dict:
+    """Write ``folder/{split}.jsonl`` and refresh the counts between the card's markers."""
     for name, recs in splits.items():
-        write_jsonl(recs, root / "corpus" / f"{name}.jsonl")
+        write_jsonl(recs, folder / f"{name}.jsonl")
     stats = corpus_stats(splits)
-    card = root / "README.md"
     if card.exists():
         text = card.read_text(encoding="utf-8")
         if BEGIN in text and END in text:

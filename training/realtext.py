@@ -31,7 +31,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .formats import read_jsonl, write_jsonl
+from .corpus import BEGIN, END, stats_markdown, write_splits  # BEGIN, END: the card's count markers
+from .formats import read_jsonl
 from .markup import parse_markup
 
 __all__ = [
@@ -48,7 +49,6 @@ ANER_TRAIN, ANER_TEST = "anercorp/train.txt", "anercorp/test.txt"
 WOJOOD_TRAIN, WOJOOD_TEST = "wojood_sample/train.txt", "wojood_sample/test.txt"
 SPLITS = ("train", "dev", "test")
 NEAR_COPY = 10  # words in a row shared with reserved text that make a record a near-copy of it
-BEGIN, END = "<!-- counts:begin -->", "<!-- counts:end -->"
 
 #: source name (as written in a ``# doc:`` header) -> what it is, its licence and attribution
 SOURCES = {
@@ -248,8 +248,6 @@ def check_sources(records: list[dict], shared: Path) -> list[str]:
 
 def build_real(root: Path, shared: Path) -> dict:
     """Parse ``root/real/src/*.txt``, check against the sources, write the splits and counts."""
-    from .corpus import corpus_stats, stats_markdown
-
     records, problems = [], []
     for f in sorted((root / "real" / "src").glob("*.txt")):
         recs, probs = parse_markup(f)
@@ -267,18 +265,7 @@ def build_real(root: Path, shared: Path) -> dict:
     for r in records:
         r["meta"].pop("file", None)
         r["meta"]["region"] = r["meta"]["source"]
-    splits = split_real(records)
-    for name, recs in splits.items():
-        write_jsonl(recs, root / "real" / f"{name}.jsonl")
-    stats = corpus_stats(splits)
-    card = root / "real" / "README.md"
-    if card.exists():
-        text = card.read_text(encoding="utf-8")
-        if BEGIN in text and END in text:
-            head, _, rest = text.partition(BEGIN)
-            _, _, tail = rest.partition(END)
-            card.write_text(f"{head}{BEGIN}\n{stats_markdown(stats)}\n{END}{tail}", encoding="utf-8")
-    return stats
+    return write_splits(split_real(records), root / "real", root / "real" / "README.md")
 
 
 def load_real(root: Path) -> dict[str, list[dict]]:
@@ -319,7 +306,6 @@ def main(argv=None) -> int:
         n_rel = sum(len(r["relations"]) for r in records)
         print(f"{len(records)} records, {n_ent} entities, {n_rel} relations, {len(problems)} problems")
         return 1 if problems else 0
-    from .corpus import stats_markdown
     print(stats_markdown(build_real(args.data, args.shared)))
     return 0
 
