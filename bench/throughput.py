@@ -309,12 +309,13 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
         t = time.perf_counter()
         try:
             runners[p] = make_runner(p, folder, reference)
-        except ImportError as e:  # onnxruntime missing
+            runners[p](articles[:2])  # warm-up (allocator, ORT arenas, first-call paths)
+        except (ImportError, ValueError) as e:  # onnxruntime missing; bf16 on a CPU without native bf16
+            runners.pop(p, None)
             skipped[p] = str(e)
             say(f"[{name}] skipping {p}: {e}")
             continue
         load_s[p] = round(time.perf_counter() - t, 2)
-        runners[p](articles[:2])  # warm-up (allocator, ORT arenas, first-call paths)
     active = [p for p in paths if p in runners]
 
     # Interleave finely: each chunk of articles (about chunk_tokens tokens) runs through every
