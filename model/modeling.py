@@ -218,7 +218,9 @@ class MarsadModel(nn.Module):
                 state[f"{name}.{k}"] = v.detach().contiguous().cpu()
         self.config.save_pretrained(out)
         tmp = out / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "marsad_format": str(self.settings.format_version)})
+        # one metadata key: safetensors writes the metadata map in hash order, so a second key made
+        # two saves of the same weights differ in their bytes (marsad's format version is in config.json)
+        save_file(state, str(tmp), metadata={"format": "pt"})
         tmp.replace(out / WEIGHTS_NAME)
 
     @classmethod
