@@ -25,19 +25,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import re
 import sys
+
+import regex
 from collections import Counter
 from pathlib import Path
 
-from .corpus import BEGIN, END, stats_markdown, write_splits  # BEGIN, END: the card's count markers
+from marsad.model.text import normalize_word, tokenize
+
+from .corpus import BEGIN, END, _stable, stats_markdown, write_splits  # BEGIN, END: the card's count markers
 from .formats import read_jsonl
 from .markup import parse_markup
 
 __all__ = [
     "FIGNEWS_RESERVED", "SOURCES", "read_fignews", "read_conll_sentences", "reserved_texts",
-    "source_texts", "split_real", "build_real", "is_conflict_sentence", "unlabelled_texts", "drop_reserved",
+    "source_texts", "split_real", "check_files", "build_real", "is_conflict_sentence", "unlabelled_texts", "drop_reserved",
 ]
 
 FIGNEWS_RESERVED = frozenset({
@@ -48,7 +51,8 @@ FIGNEWS_FILE = "fignews2024/FIGNEWS-2024-TEXT-IAA.tsv"
 ANER_TRAIN, ANER_TEST = "anercorp/train.txt", "anercorp/test.txt"
 WOJOOD_TRAIN, WOJOOD_TEST = "wojood_sample/train.txt", "wojood_sample/test.txt"
 SPLITS = ("train", "dev", "test")
-NEAR_COPY = 10  # words in a row shared with reserved text that make a record a near-copy of it
+_WORDLIKE = regex.compile(r"[\p{L}\p{Nd}]")
+NEAR_COPY = 5  # words in a row shared with reserved text that make a text a near-copy of it
 
 #: source name (as written in a ``# doc:`` header) -> what it is, its licence and attribution
 SOURCES = {
@@ -155,17 +159,29 @@ def unlabelled_texts(shared: Path) -> list[str]:
     return drop_reserved(texts, _reserved_set(shared))
 
 
-def drop_reserved(texts: list[str], reserved, n: int = 6) -> list[str]:
-    """``texts`` without any that shares a run of ``n`` words with a reserved text (so chunks and
-    re-spaced copies of reserved sentences go too); texts shorter than ``n`` words must differ whole."""
-    reserved = list(reserved)
-    grams = {tuple(w[i:i + n]) for w in (t.split() for t in reserved) for i in range(max(0, len(w) - n + 1))}
-    whole = set(reserved)
+def _words(text: str) -> list[str]:
+    """The words of ``text`` for near-copy matching: spec tokens with a letter or digit,
+    normalised (diacritics, tatweel, digits), punctuation left out."""
+    return [normalize_word(t.text) for t in tokenize(text) if _WORDLIKE.search(t.text)]
+
+
+def drop_reserved(texts: list[str], reserved, n: int | None = None) -> list[str]:
+    """``texts`` without any that shares a run of ``n`` words (default :data:`NEAR_COPY`) with a
+    reserved text, so that chunks, re-spaced copies and near-copies of reserved sentences (the same
+    archive title with another date, the same wire sentence about another place) go too; texts
+    shorter than ``n`` words go when a reserved text contains all of them."""
+    n = n or NEAR_COPY
+    reserved = set(reserved)
+    res_words = [_words(t) for t in reserved]
+    grams = {tuple(w[i:i + n]) for w in res_words for i in range(max(0, len(w) - n + 1))}
+    short = [" ".join(w) for w in res_words]
 
     def leaks(text: str) -> bool:
-        w = text.split()
+        if text in reserved:  # also a reserved "sentence" of punctuation alone
+            return True
+        w = _words(text)
         if len(w) < n:
-            return text in whole
+            return bool(w) and any(" ".join(w) in r for r in short)
         return any(tuple(w[i:i + n]) in grams for i in range(len(w) - n + 1))
 
     return [t for t in texts if not leaks(t)]
@@ -204,10 +220,6 @@ def write_pool(shared: Path, out: Path, block: int = 10) -> dict[str, int]:
     return counts
 
 
-def _stable(s: str) -> str:
-    return hashlib.sha1(s.encode("utf-8")).hexdigest()
-
-
 def split_real(records: list[dict], dev: float = 0.15, test: float = 0.15) -> dict[str, list[dict]]:
     """Whole source documents to each split by a hash of the document id (``meta.group`` when
     given, else ``meta.doc``): a document's split never changes when others are added."""
@@ -227,7 +239,7 @@ def check_sources(records: list[dict], shared: Path) -> list[str]:
     reserved = _reserved_set(shared)
     # near-copies too: a record sharing a run of NEAR_COPY words with reserved text (a repeated
     # archive title with another date, a re-sent wire paragraph) is left out as well
-    near = {r["text"] for r in records} - set(drop_reserved([r["text"] for r in records], reserved, NEAR_COPY))
+    near = {r["text"] for r in records} - set(drop_reserved([r["text"] for r in records], reserved))
     for r in records:
         where = f"{r.get('meta', {}).get('file', '?')} [{r['id']}]"
         source = r.get("meta", {}).get("source")
@@ -246,13 +258,14 @@ def check_sources(records: list[dict], shared: Path) -> list[str]:
     return problems
 
 
-def build_real(root: Path, shared: Path) -> dict:
-    """Parse ``root/real/src/*.txt``, check against the sources, write the splits and counts."""
+def check_files(files: list[Path], shared: Path) -> tuple[list[dict], list[str]]:
+    """Parse markup files and check them: markup and schema, the text of every record against its
+    source, no reserved text, no text annotated twice, no record id twice."""
     records, problems = [], []
-    for f in sorted((root / "real" / "src").glob("*.txt")):
+    for f in files:
         recs, probs = parse_markup(f)
         for r in recs:
-            r["meta"]["file"] = f.name
+            r["meta"]["file"] = str(f)
         records += recs
         problems += probs
     problems += check_sources(records, shared)
@@ -260,6 +273,12 @@ def build_real(root: Path, shared: Path) -> dict:
     problems += [f"a text is annotated {n} times: {t[:60]}..." for t, n in seen.items() if n > 1]
     ids = Counter(r["id"] for r in records)
     problems += [f"record id {i} appears {n} times: give the documents different '# doc:' names" for i, n in ids.items() if n > 1]
+    return records, problems
+
+
+def build_real(root: Path, shared: Path) -> dict:
+    """Parse ``root/real/src/*.txt``, check it (:func:`check_files`), write the splits and counts."""
+    records, problems = check_files(sorted((root / "real" / "src").glob("*.txt")), shared)
     if problems:
         raise SystemExit("\n".join(problems) + f"\n{len(problems)} problem(s); nothing written")
     for r in records:
@@ -291,15 +310,7 @@ def main(argv=None) -> int:
         print(f"written to {args.output}")
         return 0
     if args.command == "check":
-        files = args.files or sorted((args.data / "real" / "src").glob("*.txt"))
-        records, problems = [], []
-        for f in files:
-            recs, probs = parse_markup(f)
-            for r in recs:
-                r["meta"]["file"] = str(f)
-            records += recs
-            problems += probs
-        problems += check_sources(records, args.shared)
+        records, problems = check_files(args.files or sorted((args.data / "real" / "src").glob("*.txt")), args.shared)
         for p in problems:
             print(p, file=sys.stderr)
         n_ent = sum(len(r["entities"]) for r in records)
