@@ -45,7 +45,7 @@ def tiny_config(tmp: Path, train, dev=None, shared_tokenizer=False, **overrides)
         for p in parts[:-1]:
             node = node.setdefault(p, {})
         node[parts[-1]] = value
-    if shared_tokenizer:  # runs to be compared share one vocabulary (WordPiece training breaks ties arbitrarily)
+    if shared_tokenizer:  # one vocabulary learnt once for runs to be compared (saves time; tests/test_reproducible.py shares none)
         data["model"]["scratch"]["tokenizer"] = str(_tokenizer_for(train, tmp.parent / "tokenizer"))
     config = _build(TrainConfig, data, "")
     config.validate()

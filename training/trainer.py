@@ -119,8 +119,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
         model, tokenizer, gazetteer = _load_model(ckpt / "model")
         say(f"resuming from {ckpt}")
     else:
-        # several processes must share one vocabulary (WordPiece training breaks ties arbitrarily):
-        # the main process learns it first and the others read it
+        # several processes use one vocabulary: the main process learns it first and the others
+        # read it (the same texts would give the same vocabulary; this learns it once)
         with accelerator.main_process_first():
             model, tokenizer, gazetteer = _new_model(config, records, say,
                                                      shared_tokenizer=out / ".tokenizer" if accelerator.num_processes > 1 else None)
@@ -310,26 +310,10 @@ def _new_model(config: TrainConfig, records: dict[str, list[dict]], log=print, s
 
 
 def _extra_texts(config: TrainConfig, records: dict[str, list[dict]], log=print) -> list[str]:
-    """``model.scratch.extra_texts``: text files, or the shared corpora folder (reserved evaluation
-    text excluded by :func:`~marsad.training.realtext.unlabelled_texts`). Texts of the run's own
-    evaluation sets are left out, so the vocabulary never sees them."""
-    from .realtext import unlabelled_texts
-
+    """``model.scratch.extra_texts`` for the vocabulary (see :func:`_read_texts`), without the texts
+    of the run's own evaluation sets."""
+    texts = _read_texts(config, config.model.scratch.extra_texts, "model.scratch.extra_texts")
     held_out = {r["text"] for split in EVAL_SPLITS for r in records.get(split, [])}
-    texts = []
-    for extra in config.model.scratch.extra_texts:
-        path = config.resolve(extra)
-        if path.is_dir():
-            found = unlabelled_texts(path)
-            if not found:
-                raise TrainingError(f"model.scratch.extra_texts names the folder {path}, which holds none of the shared corpora")
-            texts += found
-        elif path.is_file():
-            texts += path.read_text(encoding="utf-8").splitlines()
-        else:  # like augment.cities: a config can name ../shared/data and still run without it
-            import warnings
-
-            warnings.warn(f"model.scratch.extra_texts: {path} does not exist; the vocabulary is learnt without it")
     kept = [t for t in texts if t not in held_out]
     if texts:
         log(f"vocabulary: {len(kept)} extra texts ({len(texts) - len(kept)} evaluation texts left out)")
@@ -337,21 +321,27 @@ def _extra_texts(config: TrainConfig, records: dict[str, list[dict]], log=print)
 
 
 def _unlabelled_texts(config: TrainConfig) -> list[str]:
-    """``model.scratch.pretrain.texts``: the shared corpora folder (read by
-    :func:`~marsad.training.realtext.unlabelled_texts`), other folders of text files, or files.
-    Reserved evaluation text is never returned, wherever the shared corpora are named."""
+    """``model.scratch.pretrain.texts`` for MLM pre-training (see :func:`_read_texts`)."""
+    return _read_texts(config, config.model.scratch.pretrain.texts, "model.scratch.pretrain.texts")
+
+
+def _read_texts(config: TrainConfig, names: list[str], key: str) -> list[str]:
+    """The texts of the files and folders a config names: the shared corpora folder (read by
+    :func:`~marsad.training.realtext.unlabelled_texts`), other folders of ``.txt``/``.tsv``/``.conll``
+    files, or files (:func:`~marsad.training.scratch.read_unlabelled`). Reserved evaluation text and
+    near-copies of it are never returned, wherever the shared corpora are named; a missing path is
+    a warning (a config can name ``../shared/data`` and still run without it)."""
     from .realtext import drop_reserved, reserved_texts, unlabelled_texts
     from .scratch import read_unlabelled
 
     texts, reserved = [], set()
-    for name in config.model.scratch.pretrain.texts:
+    for name in names:
         path = config.resolve(name)
         shared = unlabelled_texts(path) if path.is_dir() else []
         if shared:
             texts += shared
             continue
-        # a file or folder inside the shared corpora (fignews2024/, anercorp/test.txt): drop reserved text
-        for root in (path.parent, path.parent.parent):
+        for root in (path.parent, path.parent.parent):  # a file or folder inside the shared corpora
             if (root / "fignews2024").is_dir() or (root / "anercorp").is_dir():
                 reserved |= {t for ts in reserved_texts(root).values() for t in ts}
         if path.is_file():
@@ -362,7 +352,7 @@ def _unlabelled_texts(config: TrainConfig) -> list[str]:
         else:
             import warnings
 
-            warnings.warn(f"model.scratch.pretrain.texts: {path} does not exist; skipped")
+            warnings.warn(f"{key}: {path} does not exist; skipped")
     return drop_reserved(texts, reserved) if reserved else texts
 
 
