@@ -28,8 +28,7 @@ __all__ = ["MarsadModel", "RelationHead", "ModelLoadError", "WEIGHTS_NAME"]
 WEIGHTS_NAME = "model.safetensors"
 
 
-class ModelLoadError(RuntimeError):
-    """A model folder that cannot be loaded; the message names the folder and the fix."""
+from .errors import ModelLoadError  # noqa: E402
 
 
 def _bucket(distance: torch.Tensor, buckets: int) -> torch.Tensor:
@@ -287,14 +286,19 @@ def _encoder_from_config(config) -> nn.Module:
         return AutoModel.from_config(config)
 
 
-def load_encoder(name_or_path: str) -> nn.Module:
-    """A pretrained encoder from the hub or a local folder (never remote code)."""
+def load_encoder(name_or_path: str, log=print) -> nn.Module:
+    """A pretrained encoder from the hub or a local folder (never remote code, never pickled
+    code: a ``pytorch_model.bin`` is read with ``weights_only=True`` and converted once to
+    safetensors, see :mod:`marsad.model.weights`)."""
     from transformers import AutoModel
 
+    from .weights import safetensors_folder
+
+    source = safetensors_folder(name_or_path, log=log)
     kw = {"trust_remote_code": False, "use_safetensors": True}  # never unpickle weights
     try:
-        return AutoModel.from_pretrained(name_or_path, add_pooling_layer=False, **kw)
+        return AutoModel.from_pretrained(source, add_pooling_layer=False, **kw)
     except TypeError:
-        return AutoModel.from_pretrained(name_or_path, **kw)
+        return AutoModel.from_pretrained(source, **kw)
 
 

@@ -102,3 +102,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """``cli(*argv, stdin=None) -> (exit code, stdout, stderr)``: the ``marsad`` command run
+    in-process through ``marsad.training.cli.main``; it never prints a traceback."""
+    import io
+
+    from marsad.training.cli import main
+
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")  # main() sets it; keep it from leaking
+
+    def run(*argv, stdin: bytes | None = None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        capsys.readouterr()
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and "Traceback" not in out, err
+        return code, out, err
+
+    return run

@@ -22,23 +22,6 @@ COMMANDS = ["validate", "convert", "train", "evaluate", "predict"]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """``cli(*argv) -> (exit code, stdout, stderr)``, in-process."""
-    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")  # main() sets it; keep it from leaking
-
-    def run(*argv, stdin: bytes | None = None):
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
-        capsys.readouterr()
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err, err
-        return code, out, err
-
-    return run
-
-
 def check_record(rec: dict) -> None:
     """Entities slice the record's text at token boundaries; relations index them."""
     text = rec["text"]

@@ -40,21 +40,6 @@ SUBPROCESS_ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """``cli(*argv) -> (exit code, stdout, stderr)``, in-process; never a traceback."""
-    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")  # main() sets it; keep it from leaking
-
-    def run(*argv):
-        capsys.readouterr()
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err and "Traceback" not in out, err
-        return code, out, err
-
-    return run
-
-
 def lines_of(path: Path) -> list[str]:
     """The lines of a JSONL output file: split at "\\n" only, as a text may hold U+2028 and friends."""
     text = path.read_text(encoding="utf-8")
