@@ -18,8 +18,7 @@ __all__ = ["FORMAT_VERSION", "MarsadSettings", "ConfigError", "settings_from_con
 FORMAT_VERSION = 1
 
 
-class ConfigError(ValueError):
-    """A model config that marsad cannot use; the message says what to do."""
+from .errors import ConfigError  # noqa: E402  (one ConfigError for configs and model settings)
 
 
 @dataclass

@@ -13,8 +13,7 @@ from .text import Token
 __all__ = ["viterbi_iob2", "viterbi_iob2_batch", "SpanError", "spans_to_tags", "tags_to_spans", "iob2_errors", "repair_iob2"]
 
 
-class SpanError(ValueError):
-    """A span that cannot be expressed as IOB2 over the tokens (boundary or overlap)."""
+from .errors import SpanError  # noqa: E402
 
 
 def spans_to_tags(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]) -> list[str]:

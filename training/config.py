@@ -20,8 +20,7 @@ import yaml
 __all__ = ["EVAL_SPLITS", "check_data_files", "ConfigError", "TrainConfig", "load_config", "apply_overrides", "config_to_dict"]
 
 
-class ConfigError(ValueError):
-    """A config problem; the message names the key and the fix."""
+from marsad.model.errors import ConfigError  # noqa: E402
 
 
 @dataclass

@@ -33,8 +33,7 @@ __all__ = ["iter_jsonl", "iter_jsonl_bytes", "SpanError",
 ]
 
 
-class DataError(ValueError):
-    """A problem in a data file, with where it is (``file:line``) in the message."""
+from marsad.model.errors import DataError  # noqa: E402
 
 
 @dataclass

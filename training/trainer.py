@@ -23,6 +23,7 @@ import yaml
 from marsad.model.configuration import MarsadSettings
 from marsad.model.extractor import Extractor
 from marsad.model.modeling import MarsadModel, load_encoder
+from marsad.model.weights import WeightsError
 
 from .augment import augment_records, load_city_names
 from .config import EVAL_SPLITS, TrainConfig, check_data_files, config_to_dict
@@ -33,8 +34,7 @@ from .noise import noisy_records
 __all__ = ["train", "TrainingError"]
 
 
-class TrainingError(RuntimeError):
-    """A run that cannot start or continue; the message says why and what to do."""
+from marsad.model.errors import TrainingError  # noqa: E402
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -280,11 +280,14 @@ def _new_model(config: TrainConfig, records: dict[str, list[dict]], log=print, s
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(m.encoder, use_fast=True, trust_remote_code=False)
-            encoder = load_encoder(m.encoder)
+            encoder = load_encoder(m.encoder, log=log)
+        except WeightsError as e:
+            raise TrainingError(f"cannot load the encoder {m.encoder!r}: {e}") from None
         except (OSError, ValueError, EnvironmentError) as e:
             raise TrainingError(
                 f"cannot load the encoder {m.encoder!r}: {str(e).splitlines()[0]}. Give a local folder with "
-                "config.json, model.safetensors and tokenizer files, or a hub id on a machine that can reach the hub"
+                "config.json, model.safetensors (or pytorch_model.bin) and vocab.txt or tokenizer.json, "
+                "or a hub id on a machine that can reach the hub"
             ) from None
         if not getattr(tokenizer, "is_fast", False):
             raise TrainingError(f"{m.encoder}: marsad needs a fast tokenizer (tokenizer.json) for exact word alignment")
@@ -516,14 +519,52 @@ def _tuplify(x):
     return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
 
 
+SPLIT_NAMES = {"dev": "written corpus, dev", "test": "written corpus, test",
+               "real_dev": "real text, dev", "real_test": "real text, test"}
+
+
+def _card_metadata(config: TrainConfig, result: dict, reports: dict) -> dict:
+    """The model card's YAML front matter, in the Hugging Face hub's schema (``model-index``
+    results from the seqeval reports), so ``huggingface_hub.ModelCard`` reads it."""
+    train_files = [Path(f) for f in config.data.train]
+    datasets = list(dict.fromkeys(f"marsad/{f.parent.name if f.parent.name != 'data' else f.stem}" for f in train_files))
+    # annotations derived from ANERcorp (data/real/) are CC BY-SA 4.0 (see data/real/README.md)
+    share_alike = any(f.parent.name == "real" for f in train_files)
+    meta = {"language": ["ar"], "license": "cc-by-sa-4.0" if share_alike else "apache-2.0",
+            "library_name": "transformers", "pipeline_tag": "token-classification",
+            "tags": ["token-classification", "ner", "relation-extraction", "arabic", "conflict-news", "marsad"],
+            "datasets": datasets}
+    encoder = str(config.model.encoder)
+    if encoder != "scratch" and not Path(encoder).exists() and encoder.count("/") == 1:
+        meta["base_model"] = encoder  # a hub id (a local folder is no hub reference)
+    results = []
+    for split, rep in reports.items():
+        ents = rep["entities"].get("micro avg", {})
+        rel = rep["relations_end_to_end"]["micro avg"]
+        name = SPLIT_NAMES.get(split, split)
+        dataset = {"name": f"marsad {name}", "type": "marsad/real" if split.startswith("real") else "marsad/corpus",
+                   "split": split.removeprefix("real_")}
+        results.append({"task": {"type": "token-classification", "name": "Named entity recognition"}, "dataset": dataset,
+                        "metrics": [{"type": k, "value": round(float(ents.get(f"{k}-score" if k == "f1" else k, 0.0)), 4),
+                                     "name": f"entity {k} (seqeval strict IOB2, micro)"} for k in ("precision", "recall", "f1")]})
+        results.append({"task": {"type": "relation-extraction", "name": "Relation extraction (end-to-end)"}, "dataset": dataset,
+                        "metrics": [{"type": "f1", "value": round(float(rel["f1-score"]), 4), "name": "relation F1 (end-to-end, micro)"}]})
+    if results:
+        meta["model-index"] = [{"name": f"marsad-{Path(str(config.model.encoder)).name}", "results": results}]
+    return meta
+
+
 def _model_card(config: TrainConfig, result: dict, reports: dict) -> str:
+    front = yaml.safe_dump(_card_metadata(config, result, reports), allow_unicode=True, sort_keys=False)
     lines = [
-        "---", "language: ar", "library_name: marsad", "pipeline_tag: token-classification",
-        "tags: [token-classification, ner, relation-extraction, arabic, conflict-news]", "---", "",
+        "---", front.rstrip(), "---", "",
         "# marsad conflict-news extractor", "",
         "Tags ACTOR / LOCATION / CASUALTY spans (IOB2) and the relations between them (CONTROLS, ATTACKS, "
         "WITHDRAWS_FROM, CASUALTY_IN, CAUSED_BY) in Arabic news, following the marsad annotation spec.", "",
         f"- encoder: `{config.model.encoder}`",
+        f"- training data: {', '.join(f'`{f}`' for f in config.data.train)}; the annotations derived from ANERcorp "
+        "(`data/real/`) are CC BY-SA 4.0, hence the licence of a model trained on them" if any(Path(f).parent.name == "real" for f in config.data.train)
+        else f"- training data: {', '.join(f'`{f}`' for f in config.data.train)}",
         f"- best epoch: {result['best_epoch']} of {result['epochs']}, {result['train_sentences']} training sentences, "
         f"{result['train_minutes']} minutes", "",
         "## Scores", "", "| split | entity F1 | relation F1 (end-to-end) | relation F1 (gold entities) |", "|---|---|---|---|",
