@@ -124,3 +124,75 @@ def cli(capsys, monkeypatch):
         return code, out, err
 
     return run
+
+
+# --- helpers shared by the robustness tests ---------------------------------------------------
+def lines_of(path: Path) -> list[str]:
+    """The lines of a JSONL output file: split at "\\n" only, as a text may hold U+2028 and friends."""
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    return text.split("\n")[:-1]
+
+
+def one_line_error(err: str, command: str) -> str:
+    """The error message of a failed command: exactly one line, ``marsad CMD: error: ...``."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"marsad {command}: error: "), err
+    return lines[0]
+
+
+def assert_no_pickles(folder: Path) -> None:
+    """No pickle (or torch.save zip) anywhere: loading the folder never needs unpickling."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            head = p.read_bytes()[:2]
+            assert p.suffix not in (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"), p
+            assert not (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")), p
+            assert head != b"PK", p
+
+
+def check_record(rec: dict, text: str) -> None:
+    """A valid extraction of ``text``: entities slice it on token boundaries, no overlaps,
+    relations index the entities."""
+    from marsad.model.text import tokenize
+
+    assert rec["text"] == text and "error" not in rec
+    tokens = tokenize(text)
+    starts, ends = {t.start for t in tokens}, {t.end for t in tokens}
+    prev = 0
+    for e in rec["entities"]:
+        assert prev <= e["start"] < e["end"] <= len(text), rec["entities"]
+        assert e["start"] in starts and e["end"] in ends
+        assert text[e["start"]:e["end"]] == e["text"]
+        assert e["label"] in ("ACTOR", "LOCATION", "CASUALTY")
+        prev = e["end"]
+    for r in rec["relations"]:
+        assert 0 <= r["head"] < len(rec["entities"]) and 0 <= r["tail"] < len(rec["entities"]) and r["head"] != r["tail"]
+
+
+
+
+GOOD = "قتل ثلاثة مدنيين في قصف على حلب."
+
+
+def yaml_config(tmp: Path, **overrides) -> Path:
+    import yaml
+
+    from marsad.training.config import config_to_dict
+
+    config = tiny_config(tmp, overfit_records()[:4], **overrides)
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config_to_dict(config), allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def evil_pickle(marker: Path) -> bytes:
+    """A pickle that creates ``marker`` when loaded."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').close()",))
+
+    return pickle.dumps({"bert.embeddings.word_embeddings.weight": Evil()})

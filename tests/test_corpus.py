@@ -65,7 +65,7 @@ def test_every_label_and_relation_in_every_split(splits):
         assert len(rels) == 5, name
 
 
-def mention_overlap_report_is_computed(splits):
+def test_mention_overlap_report_is_computed(splits):
     share = mention_overlap(splits["train"], splits["test"])
     assert 0.0 < share < 0.9
 

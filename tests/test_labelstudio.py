@@ -382,3 +382,50 @@ def test_deeply_nested_file_is_a_clear_error(tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(DataError, match="nested too deeply"):
         read_labelstudio(path)
+
+
+# --- offsets in UTF-16 units, and bad tasks that do not take the good ones with them -------------
+def _utf16(text: str, i: int) -> int:
+    return len(text[:i].encode("utf-16-le")) // 2
+
+
+def _task(tid, text, regions, utf16=False):
+    result = []
+    for k, (word, label) in enumerate(regions):
+        s = text.index(word)
+        e = s + len(word)
+        if utf16:
+            s, e = _utf16(text, s), _utf16(text, e)
+        result.append({"id": f"r{k}", "type": "labels", "from_name": "label", "to_name": "text",
+                       "value": {"start": s, "end": e, "text": word, "labels": [label]}})
+    return {"id": tid, "data": {"text": text}, "annotations": [{"id": tid, "result": result}]}
+
+
+def _export_with_utf16_and_bad_tasks():
+    good = [_task(i, f"قصفت قوات النظام مدينة حمص يوم {i}", [("قوات النظام", "ACTOR"), ("حمص", "LOCATION")]) for i in range(1, 7)]
+    emoji = _task(7, "🔴🔴 عاجل: قصف إسرائيلي على خان يونس", [("إسرائيلي", "ACTOR"), ("خان يونس", "LOCATION")], utf16=True)
+    bad = _task(8, "قصفت قوات النظام مدينة حماة", [("قوات النظام", "ACTOR"), ("حماة", "LOCATION")])
+    bad["annotations"][0]["result"][1]["value"]["text"] = "حمص"  # says another word than its offsets select
+    return good + [emoji, bad]
+
+
+def test_utf16_offsets_are_converted_and_reported():
+    from marsad.training.labelstudio import load_labelstudio
+
+    loaded = load_labelstudio(_export_with_utf16_and_bad_tasks()[6:7])
+    assert loaded.problems == []
+    assert len(loaded.notes) == 1 and "task 7" in loaded.notes[0] and "UTF-16" in loaded.notes[0]
+    [rec] = loaded.records
+    assert spans(rec) == [("إسرائيلي", "ACTOR"), ("خان يونس", "LOCATION")]
+    assert all(rec["text"][e["start"]:e["end"]] == e["text"] for e in rec["entities"])
+
+
+def test_a_bad_task_is_reported_by_task_and_region_and_the_good_ones_are_kept():
+    from marsad.training.labelstudio import load_labelstudio
+
+    loaded = load_labelstudio(_export_with_utf16_and_bad_tasks())
+    assert len(loaded.records) == 7  # six good tasks and the converted one
+    [problem] = loaded.problems
+    assert "task 8" in problem and "region r1" in problem
+    with pytest.raises(DataError, match="task 8"):
+        import_labelstudio(_export_with_utf16_and_bad_tasks())

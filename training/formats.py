@@ -221,6 +221,12 @@ def validate_record(record: dict, where: str = "<record>") -> list[Problem]:
         for (s1, e1, l1, i1), (s2, e2, l2, i2) in zip(ordered, ordered[1:]):
             if s2 < e1:
                 bad(f"entities {i1} {text[s1:e1]!r} and {i2} {text[s2:e2]!r} overlap")
+    _check_relations(relations, entities, bad)
+    return problems
+
+
+def _check_relations(relations: list, entities: list, bad) -> None:
+    """Report (through ``bad``) relations that do not index entities or break the schema."""
     seen = set()
     for j, rel in enumerate(relations):
         if not isinstance(rel, dict):
@@ -240,7 +246,6 @@ def validate_record(record: dict, where: str = "<record>") -> list[Problem]:
         if (h, t) in seen:
             bad(f"relation {j} {label}: a second relation between entities {h} and {t}")
         seen.add((h, t))
-    return problems
 
 
 def validate_file(path: str | Path) -> tuple[int, list[Problem]]:

@@ -4,13 +4,16 @@ An export is a JSON list of tasks ``{"id", "data": {"text", "id"?, ...}, "annota
 "predictions": [...]}``. Each annotation/prediction has a ``result`` list of span regions
 (``type: "labels"``, ``value: {"start", "end", "text", "labels"}``) and relations
 (``type: "relation"``, ``from_id``/``to_id``/``direction``/``labels``). Offsets are taken as
-Python code points into ``data.text``. :data:`LABEL_CONFIG` is the matching labelling config.
+Python code points into ``data.text``; older Label Studio front ends wrote UTF-16 code units
+(an emoji counts two), and a task whose regions' own ``text`` proves that is converted and
+reported. :data:`LABEL_CONFIG` is the matching labelling config.
 
 Import is strict about meaning and lenient about selections: a span becomes the spec tokens it
 touches (a selected space is dropped, a selection that cuts a word grows to the whole word,
 since attached clitics belong to the span), identical duplicate regions merge, and everything
-else that the project's :func:`validate_record` would reject raises :class:`DataError` naming
-the task. ``export -> import`` gives back records in canonical form (entities sorted by start,
+else that the project's :func:`validate_record` would reject is a :class:`DataError` naming
+the task and region: :func:`import_labelstudio` raises the first, :func:`load_labelstudio` keeps
+the good tasks and lists each bad one. ``export -> import`` gives back records in canonical form (entities sorted by start,
 each with its ``text``) exactly: id, text, entities, relations (in order), scores and ``meta``.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import warnings
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from marsad.model.schema import ENTITY_LABELS, RELATION_TYPES
@@ -26,7 +30,8 @@ from marsad.model.text import tokenize
 
 from .formats import DataError, read_text, validate_record
 
-__all__ = ["LABEL_CONFIG", "import_labelstudio", "export_labelstudio", "read_labelstudio", "write_labelstudio"]
+__all__ = ["LABEL_CONFIG", "LabelStudioImport", "load_labelstudio", "import_labelstudio", "export_labelstudio",
+           "read_labelstudio", "write_labelstudio"]
 
 FROM_NAME, TO_NAME = "label", "text"  # the control and object tag names of LABEL_CONFIG
 LABEL_CONFIG = "\n".join(
@@ -88,12 +93,34 @@ def _pick(task: dict, annotator: str | None, use_predictions: bool) -> list | No
     return (preds[0].get("result") or []) if preds else None
 
 
-def _task_to_record(task: dict, result: list, tid, where: str) -> dict:
+def _utf16_map(text: str, result: list) -> dict[int, int] | None:
+    """UTF-16 offset -> code-point offset for ``text`` when a region's own ``text`` proves that the
+    task's offsets are UTF-16 code units (it matches there, not at the code points); else None."""
+    if text.isascii() or all(ord(c) <= 0xFFFF for c in text):
+        return None  # no character outside the BMP: both units agree
+    to_cp, u = {}, 0
+    for i, ch in enumerate(text):
+        to_cp[u] = i
+        u += 2 if ord(ch) > 0xFFFF else 1
+    to_cp[u] = len(text)
+    for r in result:
+        v = r.get("value") or {}
+        s, e, said = v.get("start"), v.get("end"), v.get("text")
+        if r.get("type") == "labels" and isinstance(said, str) and isinstance(s, int) and isinstance(e, int):
+            if text[s:e] != said and s in to_cp and e in to_cp and text[to_cp[s]:to_cp[e]] == said:
+                return to_cp
+    return None
+
+
+def _task_to_record(task: dict, result: list, tid, where: str, notes: list | None = None) -> dict:
     data = task["data"]
     text = data.get("text")
     if not isinstance(text, str):
         raise DataError(f"{where}: data has no 'text' string (it has {', '.join(map(repr, data)) or 'nothing'}); "
                         "the labelling config must read the text from $text")
+    utf16 = _utf16_map(text, result)
+    if utf16 is not None and notes is not None:
+        notes.append(f"{where}: offsets were UTF-16 code units (an older Label Studio front end); converted to code points")
     tokens = tokenize(text)
     t_starts, t_ends = [t.start for t in tokens], [t.end for t in tokens]
     regions: dict = {}  # region id -> (start, end, label)
@@ -106,6 +133,8 @@ def _task_to_record(task: dict, result: list, tid, where: str) -> dict:
         elif kind == "labels":
             v, rid = r.get("value") or {}, r.get("id", f"#{k}")
             s, e, labels = v.get("start"), v.get("end"), v.get("labels") or []
+            if utf16 is not None:
+                s, e = utf16.get(s, s), utf16.get(e, e)
             if not (isinstance(s, int) and isinstance(e, int) and 0 <= s < e <= len(text)):
                 raise DataError(f"{where}: region {rid} has offsets {s!r}, {e!r}; the text has {len(text)} characters")
             if "text" in v and v["text"] != text[s:e]:
@@ -164,31 +193,56 @@ def _task_to_record(task: dict, result: list, tid, where: str) -> dict:
     return record
 
 
-def import_labelstudio(path_or_obj, *, annotator: str | None = None, use_predictions: bool = False) -> list[dict]:
-    """Records from a Label Studio JSON export (a file path, or the parsed list of tasks).
+@dataclass
+class LabelStudioImport:
+    """What :func:`load_labelstudio` read: the good tasks' records, one message per bad task
+    (naming the task and region), and notes on what was repaired (UTF-16 offsets)."""
+
+    records: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_labelstudio(path_or_obj, *, annotator: str | None = None, use_predictions: bool = False) -> LabelStudioImport:
+    """Records from a Label Studio JSON export (a file path, or the parsed list of tasks); a bad
+    task never takes the good ones with it.
 
     Each task gives its first annotation that is not cancelled (only ``annotator``'s, matched
     against ``completed_by`` id or email, when given); failing that, its first prediction
     when ``use_predictions``. Tasks with neither are skipped with a warning. The record id is
-    ``data.id`` or ``ls-<task id>``; the other ``data`` fields become ``meta``.
+    ``data.id`` or ``ls-<task id>``; the other ``data`` fields become ``meta``. A file that is
+    not an export at all raises :class:`DataError`.
     """
     tasks, where = _load(path_or_obj)
-    records, skipped = [], []
+    out, skipped = LabelStudioImport(), []
     for n, task in enumerate(tasks):
         tid = task.get("id", n + 1) if isinstance(task, dict) else n + 1
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            raise DataError(f"{where}task {tid}: not a Label Studio task (no 'data' object); "
-                            "export with the 'JSON' format, not 'JSON-MIN' or 'CSV'")
+            out.problems.append(f"{where}task {tid}: not a Label Studio task (no 'data' object); "
+                                "export with the 'JSON' format, not 'JSON-MIN' or 'CSV'")
+            continue
         result = _pick(task, annotator, use_predictions)
         if result is None:
             skipped.append(str(tid))
-        else:
-            records.append(_task_to_record(task, result, tid, f"{where}task {tid}"))
+            continue
+        try:
+            out.records.append(_task_to_record(task, result, tid, f"{where}task {tid}", out.notes))
+        except DataError as e:
+            out.problems.append(str(e))
     if skipped:
         hint = "" if use_predictions else "; use_predictions=True takes model predictions for them"
         warnings.warn(f"{where}skipped {len(skipped)} of {len(tasks)} tasks with no usable annotation "
-                      f"(task {', '.join(skipped[:10])}{', ...' if len(skipped) > 10 else ''}){hint}", stacklevel=2)
-    return records
+                      f"(task {', '.join(skipped[:10])}{', ...' if len(skipped) > 10 else ''}){hint}", stacklevel=3)
+    return out
+
+
+def import_labelstudio(path_or_obj, *, annotator: str | None = None, use_predictions: bool = False) -> list[dict]:
+    """The records of a Label Studio export (see :func:`load_labelstudio`); the first bad task
+    raises :class:`DataError`."""
+    loaded = load_labelstudio(path_or_obj, annotator=annotator, use_predictions=use_predictions)
+    if loaded.problems:
+        raise DataError(loaded.problems[0] + (f" (and {len(loaded.problems) - 1} more bad tasks)" if len(loaded.problems) > 1 else ""))
+    return loaded.records
 
 
 # --- export ---------------------------------------------------------------------------------
