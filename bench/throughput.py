@@ -11,7 +11,7 @@ Paths, all on the same articles, the same saved model folder and ``torch.set_num
 - ``fp32``: ``Extractor`` in fp32 (the reference for agreement; ``precision="auto"`` on CPUs without native bf16);
 - ``bf16``: ``Extractor`` with the encoder's matmuls in bf16 (``precision="auto"`` on CPUs with AMX or AVX512-BF16);
 - ``int8``: ``Extractor`` with torch dynamic int8 quantisation;
-- ``onnx-int8`` / ``onnx-fp32``: ``Extractor`` with the encoder in ONNX Runtime
+- ``onnx-int8``: ``Extractor`` with the encoder in ONNX Runtime, int8
   (``marsad.model.onnx_backend``; the export is cached beside the model and not timed).
 
 Repetitions are interleaved finely in one process: each round runs every chunk of articles
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED_ARTICLE = ROOT / "seeds" / "000_e7278219d2bbbc70.txt"
 FIGNEWS = ROOT.parent / "shared" / "data" / "fignews2024" / "FIGNEWS-2024-TEXT-IAA.tsv"
 CORPUS_TEST = ROOT / "data" / "corpus" / "test.jsonl"
-ALL_PATHS = ("pipeline", "fp32", "bf16", "int8", "onnx-int8", "onnx-fp32")
+ALL_PATHS = ("pipeline", "fp32", "bf16", "int8", "onnx-int8")
 BASE_SHAPE = {"vocab_size": 64000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
               "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2}
 POSTS_PER_ARTICLE = 6  # FIGNEWS posts are short: six make an article-sized text
@@ -291,7 +291,7 @@ def bench_size(name: str, folder: Path, paths: list[str], articles: list[str], r
     from transformers import AutoTokenizer
 
     from marsad.model import Extractor
-    from marsad.model.extractor import auto_precision
+    from marsad.model.backends import auto_precision
 
     transformers.logging.set_verbosity_error()
     tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
@@ -378,14 +378,16 @@ def machine_info(threads: int, peak: list[float]) -> dict:
     import torch
     import transformers
 
+    from marsad.model.backends import cpu_flags
+
     info = {"cpu": platform.processor() or platform.machine(), "logical_cpus": os.cpu_count(), "torch_threads": threads,
             "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
             "fp32_peak_gflops": round(max(peak) / 1e9, 1), "fp32_peak_gflops_each": [round(x / 1e9, 1) for x in peak]}
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
-        flags = set(next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split())
-        info["isa"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
+        isa = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+        info["isa"] = [f for f in isa if f in cpu_flags()]
     except (OSError, StopIteration):
         pass
     try:
@@ -471,7 +473,7 @@ def main(argv=None) -> int:
     if "bf16" in paths:
         import torch
 
-        from marsad.model.extractor import cpu_has_fast_bf16
+        from marsad.model.backends import cpu_has_fast_bf16
 
         if cpu_has_fast_bf16():
             bf16_peak = fp32_peak_flops(1.0, torch.bfloat16)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .schema import ENTITY_LABELS, NO_RELATION, PAIR_TYPES, RELATION_TYPES, SPEC_VERSION, bio_labels
+from .schema import ENTITY_LABELS, NO_RELATION, RELATION_TYPES, SPEC_VERSION, bio_labels
 
 __all__ = ["FORMAT_VERSION", "MarsadSettings", "ConfigError", "settings_from_config", "attach_settings"]
 

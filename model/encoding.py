@@ -1,16 +1,50 @@
-"""From spec words to encoder inputs and back: normalisation, sub-word alignment, windows.
+"""From spec words to encoder inputs and back: the one feature builder of training and inference.
 
-Everything here is pure (no torch): lists in, lists out, so it is easy to test and shared
-by training and inference, which therefore see exactly the same inputs.
+Training (``marsad.training.data.featurize``) and the ``Extractor`` build their inputs here,
+so the model sees the same features in both (``tests/test_features.py`` checks it):
+
+* :func:`sentence_windows`: words -> normalised sub-words -> windows of at most ``max_length``
+  positions (a sentence longer than that is cut into overlapping windows);
+* :func:`word_spans`: character spans -> word spans;
+* :func:`candidate_pairs`: the ordered entity pairs the relation head scores (type-compatible,
+  at most :data:`MAX_PAIR_DISTANCE` words apart); training labels them, inference scores them;
+* :func:`length_batches` and :func:`pad_windows`: windows -> padded inference batches
+  (training pads with ``marsad.training.data.collate``).
+
+Nothing here imports torch: lists in, lists (or numpy arrays) out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from .text import normalize_word
 
-__all__ = ["Window", "subword_words", "align_labels", "make_windows", "choose_windows"]
+__all__ = ["Window", "MAX_PAIR_DISTANCE", "sentence_windows", "subword_words", "make_windows", "window_labels",
+           "choose_windows", "word_spans", "pair_type_ids", "candidate_pairs", "pairs_by_window", "length_batches",
+           "pad_windows"]
+
+# words between the starts of a pair's entities, at most: corpus relations span a few dozen, and
+# entities further apart belong to a run-on text (a scraped page without full stops), not a sentence
+MAX_PAIR_DISTANCE = 120
+
+
+def sentence_windows(tokenizer, sentences: list[list[str]], settings, gazetteer=None,
+                     cache: dict | None = None) -> list[list[Window]]:
+    """Each sentence's windows (:func:`make_windows`; none for a sentence without words).
+
+    ``sentences`` are lists of spec words; ``settings`` gives ``max_length`` and ``stride``;
+    a ``gazetteer`` marks its words with token type 1; ``cache`` is :func:`subword_words`'."""
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    out = []
+    for i, (words, (ids, first)) in enumerate(zip(sentences, subword_words(tokenizer, sentences, cache))):
+        types = gazetteer.flags(words) if gazetteer is not None else None
+        out.append(make_windows(i, ids, first, settings.max_length, settings.stride, cls_id, sep_id, types)
+                   if first else [])
+    return out
 
 
 def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = None) -> list[tuple[list[int], list[int]]]:
@@ -64,16 +98,12 @@ def _encode_pretokenized(tokenizer, words: list[str]) -> tuple[list[int], list[i
     return enc["input_ids"][0], enc.word_ids(0)
 
 
-def align_labels(word_ids: list[int | None], word_labels: list[int], ignore: int = -100) -> list[int]:
-    """Sub-word labels: a word's first sub-word gets its label, the rest and specials ``ignore``.
-
-    ``word_ids`` is the tokenizer's per-position word index (``None`` for special tokens).
-    """
-    out = []
-    prev = None
-    for w in word_ids:
-        out.append(ignore if w is None or w == prev else word_labels[w])
-        prev = w if w is not None else prev
+def window_labels(window: Window, word_labels: list[int], ignore: int = -100) -> list[int]:
+    """Per position of ``window``: a word's first sub-word gets its label (``word_labels`` holds
+    the whole sentence's), its other sub-words and ``[CLS]``/``[SEP]`` get ``ignore``."""
+    out = [ignore] * len(window.input_ids)
+    for pos, label in zip(window.word_index, word_labels[window.word_start : window.word_end]):
+        out[pos] = label
     return out
 
 
@@ -133,3 +163,81 @@ def choose_windows(windows: list[Window], n_words: int) -> list[tuple[int, int]]
             if margin > best[word][0]:
                 best[word] = (margin, k, j)
     return [(k, j) for _, k, j in best]
+
+
+def word_spans(tokens, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Word range ``[start, end)`` of each ``(start, end)`` character span; the spans lie on the
+    ``tokens``' boundaries (validated records' entities do)."""
+    starts = {t.start: i for i, t in enumerate(tokens)}
+    ends = {t.end: i + 1 for i, t in enumerate(tokens)}
+    return [(starts[s], ends[e]) for s, e in spans]
+
+
+def pair_type_ids(settings) -> set[tuple[int, int]]:
+    """The (head, tail) entity-type indices of ``settings.pair_types``."""
+    labels = list(settings.entity_labels)
+    return {(labels.index(h), labels.index(t)) for h, t in settings.pair_types}
+
+
+def candidate_pairs(entities: list[tuple[int, int, int]], pair_types: set[tuple[int, int]],
+                    max_distance: int = MAX_PAIR_DISTANCE) -> list[tuple[int, int]]:
+    """The ordered pairs ``(head, tail)`` of ``entities`` (``(word start, word end, type)``)
+    the relation head sees, in training and at inference: two different entities whose types
+    are one of ``pair_types``, whose starts are at most ``max_distance`` words apart."""
+    return [(a, b) for a, (hs, _, ht) in enumerate(entities) for b, (ts, _, tt) in enumerate(entities)
+            if a != b and (ht, tt) in pair_types and abs(ts - hs) <= max_distance]
+
+
+def pairs_by_window(windows: list[Window], entities: list[tuple[int, int, int]],
+                    pairs: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Per window, the pairs it trains: each pair goes to the first window that holds both its
+    entities whole. At inference a long sentence's words take their states from different
+    windows; in training a pair is read from one window, and a pair no window holds (possible
+    only in sentences longer than a window) is left out."""
+    out: list[list[tuple[int, int]]] = [[] for _ in windows]
+    for a, b in pairs:
+        lo, hi = min(entities[a][0], entities[b][0]), max(entities[a][1], entities[b][1])
+        k = next((k for k, w in enumerate(windows) if w.word_start <= lo and hi <= w.word_end), None)
+        if k is not None:
+            out[k].append((a, b))
+    return out
+
+
+def length_batches(order: list[int], windows: list[Window], batch_tokens: int, batch_size: int,
+                   batch_cost: int) -> Iterator[list[int]]:
+    """Consecutive runs of length-sorted windows, each at most ``batch_tokens`` padded positions
+    (a longer window alone) and ``batch_size`` rows, cut where they cost least in all: padded
+    positions plus ``batch_cost`` positions' worth for every encoder call (dynamic programming;
+    a greedy fill pads short windows to long ones when a call covers few sentences)."""
+    widths = np.fromiter((len(windows[k].input_ids) for k in order), dtype=np.int64, count=len(order))
+    n = len(widths)
+    best = np.zeros(n + 1, dtype=np.int64)  # best[j]: least cost of windows [0, j)
+    cut = np.zeros(n + 1, dtype=np.int64)  # where the last batch of that best split starts
+    for j in range(1, n + 1):
+        w = int(widths[j - 1])  # the widest window of a batch ending at j
+        lo = max(0, j - max(1, min(batch_size, batch_tokens // w)))
+        cost = best[lo:j] + w * np.arange(j - lo, 0, -1)
+        k = int(cost.argmin())
+        best[j], cut[j] = cost[k] + batch_cost, lo + k
+    bounds = []
+    j = n
+    while j > 0:
+        bounds.append((int(cut[j]), j))
+        j = int(cut[j])
+    for i, j in reversed(bounds):
+        yield order[i:j]
+
+
+def pad_windows(windows: list[Window], pad_id: int) -> tuple[np.ndarray, ...]:
+    """``(input ids, attention mask, word index, token types)`` of ``windows``, padded."""
+    width = max(len(w.input_ids) for w in windows)
+    ids = np.full((len(windows), width), pad_id, dtype=np.int64)
+    mask, types = np.zeros_like(ids), np.zeros_like(ids)
+    widx = np.zeros((len(windows), max(len(w.word_index) for w in windows)), dtype=np.int64)
+    for r, w in enumerate(windows):
+        ids[r, : len(w.input_ids)] = w.input_ids
+        mask[r, : len(w.input_ids)] = 1
+        widx[r, : len(w.word_index)] = w.word_index
+        if w.token_type_ids is not None:
+            types[r, : len(w.token_type_ids)] = w.token_type_ids
+    return ids, mask, widx, types

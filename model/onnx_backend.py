@@ -1,4 +1,4 @@
-"""ONNX Runtime encoder for CPU inference (``pip install marsad[onnx]``).
+"""ONNX Runtime int8 encoder for CPU inference, ``precision="onnx-int8"`` (``pip install marsad[onnx]``).
 
 The extractor needs the encoder's last hidden state (the tag classifier reads the word states
 and so does the relation head), so only the encoder goes through ONNX Runtime:
@@ -11,12 +11,11 @@ How the graph is made (see ``PERF.md`` in the shared folder for the measurements
    TorchScript exporter (``dynamo=False``, opset 17, batch and sequence axes dynamic);
 2. ``onnxruntime.transformers.optimizer.optimize_model(model_type="bert")`` fuses attention,
    LayerNorm, GELU and the embeddings;
-3. for ``int8``: ``onnxruntime.quantization.quantize_dynamic`` (weights int8, activations
-   quantised on the fly) with ``DefaultTensorType=FLOAT`` so the fused graph's untyped
-   tensors do not stop it.
+3. ``onnxruntime.quantization.quantize_dynamic`` (weights int8, activations quantised on the
+   fly) with ``DefaultTensorType=FLOAT`` so the fused graph's untyped tensors do not stop it.
 
-The result is cached next to the model, ``MODEL_DIR/onnx/encoder-int8.onnx`` (or
-``encoder-fp32.onnx``), written atomically, and stamped (ONNX metadata) with a SHA-256 of the
+(An unquantised ``onnx-fp32`` path was slower than torch fp32 at both sizes measured and is gone.)
+The result is cached next to the model, ``MODEL_DIR/onnx/encoder-int8.onnx``, written atomically, and stamped (ONNX metadata) with a SHA-256 of the
 weights and the export settings: loading again reuses it, a retrained ``model.safetensors``
 re-exports. A model folder that cannot be written caches under ``~/.cache/marsad/onnx/``
 (``$MARSAD_CACHE`` or ``$XDG_CACHE_HOME/marsad`` if set).
@@ -33,9 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["OnnxEncoder", "OnnxUnavailable", "load_onnx_encoder", "export_encoder", "cache_path", "ONNX_VARIANTS"]
+__all__ = ["OnnxEncoder", "OnnxUnavailable", "load_onnx_encoder", "export_encoder", "cache_path"]
 
-ONNX_VARIANTS = ("int8", "fp32")
 # bump when the export recipe changes, so caches made by an older recipe are rebuilt
 EXPORT_VERSION = "1"
 # int8 settings. reduce_range (7-bit weights) guards against u8*s8 saturation in the AVX2
@@ -56,15 +54,15 @@ def _require():
         import onnxruntime  # noqa: F401
     except ImportError as e:
         raise OnnxUnavailable(
-            f"the ONNX precisions (onnx-int8, onnx-fp32) need onnx and onnxruntime ({e.name or e} is missing); "
-            f"install them with `{_INSTALL}`, or use precision fp32 / int8"
+            f'precision "onnx-int8" needs onnx and onnxruntime ({e.name or e} is missing); '
+            f'install them with `{_INSTALL}`, or use precision "fp32" or "int8"'
         ) from None
 
 
 class OnnxEncoder:
     """A CPU ONNX Runtime session standing in for ``MarsadModel.encode``."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path):
         _require()
         import onnxruntime as ort
 
@@ -72,7 +70,7 @@ class OnnxEncoder:
         opts = ort.SessionOptions()
         # torch's thread count: one per physical core by default, and following
         # torch.set_num_threads keeps the torch and ONNX paths of a process comparable
-        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -106,12 +104,11 @@ def weights_digest(model_dir: str | Path | None, model=None) -> str:
     return h.hexdigest()
 
 
-def _stamp(digest: str, variant: str) -> dict[str, str]:
+def _stamp(digest: str) -> dict[str, str]:
     import onnxruntime as ort
 
-    return {"marsad_weights_sha256": digest, "marsad_variant": variant, "marsad_export": EXPORT_VERSION,
-            "marsad_int8": repr(sorted(INT8_OPTIONS.items())) if variant == "int8" else "",
-            "onnxruntime": ort.__version__}
+    return {"marsad_weights_sha256": digest, "marsad_export": EXPORT_VERSION,
+            "marsad_int8": repr(sorted(INT8_OPTIONS.items())), "onnxruntime": ort.__version__}
 
 
 def _cache_root() -> Path:
@@ -132,10 +129,10 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def cache_path(model_dir: str | Path | None, digest: str, variant: str = "int8") -> Path:
+def cache_path(model_dir: str | Path | None, digest: str) -> Path:
     """Where the ONNX file of this model lives: beside the model if the folder is writable,
     otherwise in the user cache (keyed by the weights' digest)."""
-    name = f"encoder-{variant}.onnx"
+    name = "encoder-int8.onnx"
     if model_dir is not None:
         local = Path(model_dir) / "onnx"
         if (local / name).is_file() or _writable(local):
@@ -143,33 +140,28 @@ def cache_path(model_dir: str | Path | None, digest: str, variant: str = "int8")
     return _cache_root() / "onnx" / digest[:20] / name
 
 
-def load_onnx_encoder(model, model_dir: str | Path | None = None, variant: str = "int8",
-                      threads: int | None = None, log=None) -> OnnxEncoder:
+def load_onnx_encoder(model, model_dir: str | Path | None = None) -> OnnxEncoder:
     """An :class:`OnnxEncoder` for ``model`` (a ``MarsadModel``), exported on first use and then
     read from the cache; a cache made from other weights or another recipe is rebuilt."""
     _require()
-    if variant not in ONNX_VARIANTS:
-        raise ValueError(f"ONNX variant must be one of {ONNX_VARIANTS}, got {variant!r}")
     digest = weights_digest(model_dir, model)
-    path = cache_path(model_dir, digest, variant)
-    want = _stamp(digest, variant)
+    path = cache_path(model_dir, digest)
+    want = _stamp(digest)
     if path.is_file():
         try:
-            enc = OnnxEncoder(path, threads)
+            enc = OnnxEncoder(path)
             if all(enc.metadata.get(k) == v for k, v in want.items()):
                 return enc
         except Exception:  # a torn or foreign file: export again
             pass
-    if log is not None:
-        log(f"exporting the encoder to ONNX ({variant}) at {path}")
     try:
-        export_encoder(model, path, variant=variant, metadata=want)
+        export_encoder(model, path, metadata=want)
     except OSError:
         if model_dir is None or not str(path).startswith(str(Path(model_dir))):
             raise
         path = _cache_root() / "onnx" / digest[:20] / path.name  # the folder turned out read-only
-        export_encoder(model, path, variant=variant, metadata=want)
-    return OnnxEncoder(path, threads)
+        export_encoder(model, path, metadata=want)
+    return OnnxEncoder(path)
 
 
 class _EncoderOnly(torch.nn.Module):
@@ -194,10 +186,9 @@ def _eager_copy(encoder):
     return enc
 
 
-def export_encoder(model, path: str | Path, variant: str = "int8", metadata: dict[str, str] | None = None,
-                   opset: int = 17) -> Path:
-    """Export ``model.encoder`` to ``path`` (fused, then int8-quantised for ``variant="int8"``),
-    atomically: the file appears complete or not at all."""
+def export_encoder(model, path: str | Path, metadata: dict[str, str] | None = None, opset: int = 17) -> Path:
+    """Export ``model.encoder`` to ``path``, fused and int8-quantised, atomically: the file
+    appears complete or not at all."""
     _require()
     import logging
     import warnings
@@ -207,12 +198,12 @@ def export_encoder(model, path: str | Path, variant: str = "int8", metadata: dic
     quiet = logging.root.manager.disable  # ORT's fusion and quantisation advice goes to logging
     logging.disable(logging.WARNING)
     try:
-        return _export(model, Path(path), variant, metadata, opset, onnx, warnings)
+        return _export(model, Path(path), metadata, opset, onnx, warnings)
     finally:
         logging.disable(quiet)
 
 
-def _export(model, path: Path, variant, metadata, opset, onnx, warnings) -> Path:
+def _export(model, path: Path, metadata, opset, onnx, warnings) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     config = model.encoder.config
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
@@ -241,13 +232,10 @@ def _export(model, path: Path, variant, metadata, opset, onnx, warnings) -> Path
             opt.save_model_to_file(str(fused))
         else:
             fused = raw
-        if variant == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fused), str(final), weight_type=QuantType.QInt8,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, **INT8_OPTIONS)
-        else:
-            final = fused
+        quantize_dynamic(str(fused), str(final), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, **INT8_OPTIONS)
         proto = onnx.load(str(final))
         for key, value in (metadata or {}).items():
             entry = proto.metadata_props.add()

@@ -16,7 +16,7 @@ RELATION_TYPES: dict[str, tuple[str, str]] = {
     "CAUSED_BY": ("CASUALTY", "ACTOR"),
 }
 # Inference precisions (Extractor / `marsad predict --precision`).
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "int8", "fp16", "bf16", "onnx-int8", "onnx-fp32")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "int8", "fp16", "bf16", "onnx-int8")
 # The (head, tail) entity-label pairs the relation head scores.
 PAIR_TYPES: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(RELATION_TYPES.values()))
 

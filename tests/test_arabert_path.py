@@ -172,7 +172,7 @@ def test_model_card_is_a_hub_card_with_its_results(monkeypatch):
 
     from conftest import ROOT
     from marsad.training.config import load_config
-    from marsad.training.trainer import _model_card
+    from marsad.training.checkpoint import model_card as _model_card
 
     config = load_config(ROOT / "configs" / "arabert.yaml")
     report = {"entities": {"micro avg": {"precision": 0.7, "recall": 0.6, "f1-score": 0.6462, "support": 10}},
@@ -181,9 +181,9 @@ def test_model_card_is_a_hub_card_with_its_results(monkeypatch):
               "entity_report": "(report)"}
     result = {"best_epoch": 3, "epochs": 4, "train_sentences": 100, "train_minutes": 1.0,
               "real_test": {"entity_f1": 0.6462, "relation_f1": 0.4444, "relation_f1_gold_entities": 0.6}}
-    from marsad.training import trainer
+    from marsad.training import checkpoint
 
-    monkeypatch.setattr(trainer, "format_report", lambda rep: rep["entity_report"])  # the printed report is not under test
+    monkeypatch.setattr(checkpoint, "format_report", lambda rep: rep["entity_report"])  # the printed report is not under test
     text = _model_card(config, result, {"real_test": report})
     card = ModelCard(text)
     data = card.data.to_dict()

@@ -187,7 +187,7 @@ def test_device_or_precision_this_machine_lacks(cli, trained_model):
     assert code == 2 and "precision fp16 needs a CUDA GPU; on CPU use bf16" in one_line_error(err, "predict")
     if not torch.cuda.is_available():
         code, _, err = cli("evaluate", "-m", trained_model, SEED_JSONL, "--device", "cuda")
-        assert code == 2 and "no CUDA GPU is available; use --device cpu" in one_line_error(err, "evaluate")
+        assert code == 2 and "no CUDA GPU is available; use" in one_line_error(err, "evaluate")
 
 
 def test_debug_shows_the_traceback(cli, tmp_path):

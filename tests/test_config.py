@@ -73,3 +73,16 @@ def test_overrides_and_scientific_notation(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("model: {scratch: {pretrain: {steps: 500}}}\n", "model.scratch.pretrain"),
+    ("model: {scratch: {extra_texts: [../shared/data]}}\n", "model.scratch.extra_texts"),
+    ("train: {token_dropout: 0.1}\n", "train.token_dropout"),
+])
+def test_removed_keys_are_named_as_removed(tmp_path, text, key):
+    p = write(tmp_path, "data: {train: [a.jsonl], dev: [b.jsonl]}\n" + text)
+    with pytest.raises(ConfigError, match=rf"config key '{key}' was removed \(.*no gain on real text\); delete it"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=rf"'{key}' was removed"):  # as an override too
+        load_config(write(tmp_path, "data: {train: [a.jsonl], dev: [b.jsonl]}\n"), [f"{key}=1"])

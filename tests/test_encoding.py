@@ -3,17 +3,20 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marsad.model.encoding import align_labels, choose_windows, make_windows
+from marsad.model.encoding import choose_windows, make_windows, window_labels
 
 
-def test_align_labels_first_subword_only():
-    #            CLS  w0  w0  w1  w2  w2  w2  SEP
-    word_ids = [None, 0, 0, 1, 2, 2, 2, None]
-    assert align_labels(word_ids, [5, 6, 7]) == [-100, 5, -100, 6, 7, -100, -100, -100]
+def test_window_labels_first_subword_only():
+    # words of 2, 1 and 3 sub-words:  CLS  w0  w0  w1  w2  w2  w2  SEP
+    [w] = make_windows(0, [10, 11, 12, 13, 14, 15], [0, 2, 3], 16, 2, 1, 2)
+    assert window_labels(w, [5, 6, 7]) == [-100, 5, -100, 6, 7, -100, -100, -100]
 
 
-def test_align_labels_repeated_word_after_special():
-    assert align_labels([None, 0, None, 0], [3]) == [-100, 3, -100, -100]
+def test_window_labels_of_a_later_window_take_its_words_labels():
+    # four one-piece words, two to a window (overlap 1): the windows hold words 0-1, 1-2, 2-3
+    windows = make_windows(0, [10, 11, 12, 13], [0, 1, 2, 3], 4, 1, 1, 2)
+    assert [(w.word_start, w.word_end) for w in windows] == [(0, 2), (1, 3), (2, 4)]
+    assert [window_labels(w, [5, 6, 7, 8]) for w in windows] == [[-100, 5, 6, -100], [-100, 6, 7, -100], [-100, 7, 8, -100]]
 
 
 def test_single_window_when_it_fits():

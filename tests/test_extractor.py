@@ -99,18 +99,47 @@ def test_odd_inputs_give_records_not_exceptions(extractor):
             assert "error" in r and r["entities"] == []
 
 
-def test_int8_path_runs(trained_model):
-    ex = Extractor.from_pretrained(trained_model, device="cpu", precision="int8")
-    text = overfit_records()[0]["text"]
-    [rec] = ex.extract(text)
-    assert rec["text"] == text
+def test_int8_runs_quantized_linear_layers_on_a_copy(extractor):
+    """precision="int8" runs a copy whose every Linear layer is dynamically quantised (int8
+    weights), leaves the caller's model fp32, and finds nearly the fp32 entities."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    ex = Extractor(extractor.model, extractor.tokenizer, device="cpu", precision="int8")
+    quantized = [m for m in ex.model.modules() if isinstance(m, DynamicInt8Linear)]
+    assert len(quantized) >= 4 * extractor.model.config.num_hidden_layers  # q, k, v, out, up, down per layer
+    assert all(m.weight().dtype == torch.qint8 for m in quantized)
+    assert not [m for m in ex.model.modules() if type(m) is torch.nn.Linear]
+    assert all(p.dtype == torch.float32 for p in extractor.model.parameters())
+    texts = [r["text"] for r in overfit_records()]
+    want = {(i, *k) for i, r in enumerate(extractor.extract(texts)) for k in key(r["entities"])}
+    got = {(i, *k) for i, r in enumerate(ex.extract(texts)) for k in key(r["entities"])}
+    assert len(want) > 10 and len(want & got) >= 0.9 * len(want | got), (want ^ got)
 
 
-def test_bad_precision_and_device(trained_model):
-    with pytest.raises(ValueError, match="precision must be one of"):
-        Extractor.from_pretrained(trained_model, precision="fp8")
-    with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        Extractor.from_pretrained(trained_model, device="cpu", precision="fp16")
+@pytest.mark.parametrize("text", ["", " ", "  \n\t \u00a0 "])
+def test_empty_and_whitespace_texts_are_records_without_entities(extractor, text):
+    """As the transformers pipeline and spaCy do: an empty result, not an error."""
+    empty = {"text": text, "entities": [], "relations": []}
+    assert extractor.extract(text) == [empty]
+    assert extractor.extract([text, "قتل ثلاثة مدنيين في حلب.", text])[::2] == [empty, empty]
+    assert list(extractor.extract_iter([("a", text), ("b", text)])) == [("a", empty), ("b", empty)]
+    assert extractor.predict_relations([text], [[]]) == [[]]
+
+
+def test_bad_precision_and_device(extractor):
+    """Config errors (ValueErrors) that name the setting and the fix in library terms, never a
+    command-line flag."""
+    from marsad.model.errors import ConfigError
+
+    cases = [({"precision": "fp8"}, "precision must be one of"), ({"precision": "fp16"}, "needs a CUDA GPU"),
+             ({"precision": "onnx-fp32"}, "was removed")]
+    if not __import__("torch").cuda.is_available():
+        cases.append(({"device": "cuda", "precision": "fp32"}, 'no CUDA GPU is available; use device="cpu"'))
+    for kwargs, message in cases:
+        with pytest.raises(ConfigError, match=message) as err:
+            Extractor(extractor.model, extractor.tokenizer, **{"device": "cpu", **kwargs})
+        assert "--" not in str(err.value)
 
 
 def test_events_view():
@@ -184,11 +213,11 @@ def test_length_batches_cover_in_order_fit_and_beat_greedy(widths, batch_tokens,
     order, within ``batch_tokens`` (a longer window alone) and ``batch_size``, at a cost (padded
     positions + ``batch_cost`` per batch) no higher than filling each batch greedily."""
     from marsad.model.encoding import Window
-    from marsad.model.extractor import _length_batches
+    from marsad.model.encoding import length_batches
 
     windows = [Window(0, 0, 1, [0] * w, [0]) for w in sorted(widths)]
     order = list(range(len(windows)))
-    batches = list(_length_batches(order, windows, batch_tokens, batch_size, batch_cost))
+    batches = list(length_batches(order, windows, batch_tokens, batch_size, batch_cost))
     assert [k for b in batches for k in b] == order
 
     def cost(bs):

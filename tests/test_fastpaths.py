@@ -1,4 +1,4 @@
-"""The fast inference paths agree with fp32: torch int8, ONNX Runtime int8/fp32, GPU fp16/bf16.
+"""The fast inference paths agree with fp32: torch int8, ONNX Runtime int8, CPU and GPU bf16, GPU fp16.
 
 Speed is measured by ``bench/throughput.py``, not here; these tests check that the fast paths
 give the same entities as the fp32 reference on the overfit model, and that the ONNX export is
@@ -15,7 +15,7 @@ import torch
 
 from conftest import SEED_TXT, overfit_records
 from marsad.model import Extractor
-from marsad.model.extractor import cpu_has_fast_bf16
+from marsad.model.backends import cpu_has_fast_bf16
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -68,15 +68,12 @@ def test_torch_int8_agrees_with_fp32(trained_model, texts, reference):
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
 
 
-@pytest.mark.parametrize("precision", ["onnx-int8", "onnx-fp32"])
-def test_onnx_agrees_with_fp32(onnx_model, texts, reference, precision):
-    fast = Extractor.from_pretrained(onnx_model, device="cpu", precision=precision)
+def test_onnx_agrees_with_fp32(onnx_model, texts, reference):
+    fast = Extractor.from_pretrained(onnx_model, device="cpu", precision="onnx-int8")
     got = fast.extract(texts)
     recall, f1 = agreement(reference, got)
-    if precision == "onnx-fp32":  # the same arithmetic up to fusion's rounding (1.0 measured)
-        assert recall >= 0.99 and f1 >= 0.99, (recall, f1)
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
-    assert (onnx_model / "onnx" / f"encoder-{precision[5:]}.onnx").is_file()
+    assert (onnx_model / "onnx" / "encoder-int8.onnx").is_file()
     if (recall, f1) == (1.0, 1.0):  # same entities: the relation head sees the ONNX word states
         def rels(records):
             return [{(x["head"], x["tail"], x["label"]) for x in r["relations"]} for r in records]
@@ -84,10 +81,17 @@ def test_onnx_agrees_with_fp32(onnx_model, texts, reference, precision):
         assert agreement_of_sets(rels(reference), rels(got)) >= 0.95
 
 
+def test_onnx_fp32_was_removed_and_says_what_to_use(trained_model):
+    from marsad.model.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'onnx-fp32' was removed: .* use fp32, or onnx-int8"):
+        Extractor.from_pretrained(trained_model, device="cpu", precision="onnx-fp32")
+
+
 def test_onnx_hidden_states_close_to_torch(onnx_model, extractor):
     from marsad.model.onnx_backend import load_onnx_encoder
 
-    enc = load_onnx_encoder(extractor.model, onnx_model, variant="fp32")
+    enc = load_onnx_encoder(extractor.model, onnx_model)
     ids = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 14, 15, 3, 0, 0]])
     mask = (torch.arange(6) < torch.tensor([[6], [4]])).long()
     # token types carry features (e.g. gazetteer marks) when the encoder has more than one
@@ -97,7 +101,8 @@ def test_onnx_hidden_states_close_to_torch(onnx_model, extractor):
     got = enc(ids, mask, types)
     assert got.shape == want.shape and got.dtype == torch.float32
     real = mask.bool()
-    assert torch.allclose(got[real], want[real], atol=1e-4, rtol=1e-3)
+    cosine = torch.nn.functional.cosine_similarity(got[real], want[real], dim=-1)
+    assert cosine.min() > 0.999, cosine  # int8 weights and activations: close (0.9999 measured), not equal
 
 
 def test_onnx_cache_reused_and_rebuilt_when_weights_change(onnx_model, tmp_path, monkeypatch):
@@ -121,7 +126,7 @@ def test_onnx_cache_reused_and_rebuilt_when_weights_change(onnx_model, tmp_path,
     model.save_pretrained(onnx_model)
     ex = Extractor.from_pretrained(onnx_model, device="cpu", precision="onnx-int8")
     assert calls == [1]
-    assert ex._onnx.metadata["marsad_weights_sha256"] == onnx_backend.weights_digest(onnx_model)
+    assert ex.backend.onnx.metadata["marsad_weights_sha256"] == onnx_backend.weights_digest(onnx_model)
     assert not [p for p in (onnx_model / "onnx").iterdir() if p.name.startswith(".")]  # no temp leftovers
 
 
@@ -132,8 +137,8 @@ def test_onnx_read_only_folder_caches_in_user_cache(onnx_model, tmp_path, monkey
     monkeypatch.setattr(onnx_backend, "_writable", lambda folder: False)
     folder = tmp_path / "ro"
     shutil.copytree(onnx_model, folder, ignore=shutil.ignore_patterns("onnx"))
-    ex = Extractor.from_pretrained(folder, device="cpu", precision="onnx-fp32")
-    assert ex._onnx.path.is_relative_to(tmp_path / "cache") and not (folder / "onnx").exists()
+    ex = Extractor.from_pretrained(folder, device="cpu", precision="onnx-int8")
+    assert ex.backend.onnx.path.is_relative_to(tmp_path / "cache") and not (folder / "onnx").exists()
 
 
 def test_onnx_missing_names_the_extra(trained_model, monkeypatch):
@@ -168,7 +173,7 @@ needs_fast_bf16 = pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU h
 @needs_fast_bf16
 def test_cpu_bf16_agrees_with_fp32_and_is_the_cpu_default(trained_model, texts, reference):
     fast = Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
-    assert any(p.dtype == torch.bfloat16 for p in fast._fast.parameters())  # the lean BERT forward's matmuls
+    assert any(p.dtype == torch.bfloat16 for p in fast.backend.fast.parameters())  # the lean BERT forward's matmuls
     assert all(p.dtype == torch.float32 for p in fast.model.relation_head.parameters())
     recall, f1 = agreement(reference, fast.extract(texts))
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
@@ -192,9 +197,9 @@ def test_cpu_bf16_does_not_depend_on_batch_neighbours(trained_model, texts):
 
 
 def test_cpu_without_native_bf16_refuses_it(trained_model, monkeypatch):
-    import marsad.model.extractor as extractor_module
+    import marsad.model.backends as backends
 
-    monkeypatch.setattr(extractor_module, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(backends, "cpu_has_fast_bf16", lambda: False)
     with pytest.raises(ValueError, match="would be emulated"):
         Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
     assert Extractor.from_pretrained(trained_model, device="cpu").precision == "fp32"
@@ -255,7 +260,7 @@ def test_fast_bert_declines_encoders_it_does_not_reproduce(extractor):
     precisions = ["fp32"] + (["bf16"] if cpu_has_fast_bf16() else [])
     for precision in precisions:
         ex = Extractor(model, extractor.tokenizer, device="cpu", precision=precision)
-        assert ex._fast is None
+        assert ex.backend.fast is None
         [record] = ex.extract("قتل ثلاثة مدنيين في قصف على حلب.")
         assert "error" not in record
     assert all(p.dtype == torch.float32 for p in model.parameters())

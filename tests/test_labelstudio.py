@@ -429,3 +429,14 @@ def test_a_bad_task_is_reported_by_task_and_region_and_the_good_ones_are_kept():
     assert "task 8" in problem and "region r1" in problem
     with pytest.raises(DataError, match="task 8"):
         import_labelstudio(_export_with_utf16_and_bad_tasks())
+
+
+def test_convert_writes_the_good_tasks_and_reports_the_bad_one(cli, tmp_path):
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(_export_with_utf16_and_bad_tasks(), ensure_ascii=False), encoding="utf-8")
+    code, out, err = cli("convert", export, tmp_path / "out.jsonl")
+    assert code == 1
+    assert "task 7" in err and "UTF-16" in err  # the repaired task is reported ...
+    assert "task 8" in err and "region r1" in err and "1 bad task(s)" in err  # ... and the bad one by task and region
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(written) == 7 and all(validate_record(r) == [] for r in written)

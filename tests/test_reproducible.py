@@ -65,6 +65,7 @@ def two_runs(config, tmp_path_factory):
     return tmp / "a", tmp / "b"
 
 
+@pytest.mark.slow  # marsad train in subprocesses: in .ci/run's slow suite
 def test_two_runs_give_identical_bytes(two_runs):
     a, b = two_runs
     for name in ("tokenizer.json", "model.safetensors", "config.json"):
@@ -72,6 +73,7 @@ def test_two_runs_give_identical_bytes(two_runs):
     assert _metrics(a) == _metrics(b)
 
 
+@pytest.mark.slow  # marsad train in subprocesses: in .ci/run's slow suite
 def test_sigkill_and_resume_equal_an_uninterrupted_run(config, two_runs, tmp_path):
     out = tmp_path / "killed"
     proc = _train(config, out, wait=False)

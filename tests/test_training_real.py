@@ -1,14 +1,11 @@
-"""Training with real-text evaluation sets, late evaluation, the time budget's warning and the
-vocabulary's extra texts."""
+"""Training with real-text evaluation sets, late evaluation and the time budget's warning."""
 
 import json
 
 import pytest
 
-from conftest import SEED_JSONL, SHARED, read_jsonl, tiny_config, write_jsonl
-from marsad.training.trainer import _extra_texts, train
-
-SHARED_DATA = SHARED / "data"
+from conftest import SEED_JSONL, read_jsonl, tiny_config, write_jsonl
+from marsad.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -55,32 +52,3 @@ def test_budget_stop_is_a_warning_in_the_report_and_the_card(tmp_path):
     assert "**Warning**" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
     assert any(x.startswith("WARNING") or "\nWARNING" in x for x in logs)
 
-
-@pytest.mark.skipif(not (SHARED_DATA / "anercorp" / "test.txt").is_file(), reason="../shared/data is not beside the repository")
-def test_vocabulary_texts_from_the_shared_folder_leave_out_reserved_and_evaluation_text(tmp_path):
-    from marsad.training.realtext import reserved_texts
-
-    seed = read_jsonl(SEED_JSONL)
-    config = tiny_config(tmp_path, seed[:5], model__scratch__extra_texts=[str(SHARED_DATA)])
-    texts = _extra_texts(config, {"train": seed[:5], "dev": []}, log=lambda *a: None)
-    assert len(texts) > 5000
-    reserved = {t for ts in reserved_texts(SHARED_DATA).values() for t in ts}
-    assert not reserved & set(texts)
-    some = texts[100]
-    held = _extra_texts(config, {"train": [], "real_dev": [{"text": some}]}, log=lambda *a: None)
-    assert some not in held and len(held) == len(texts) - texts.count(some)
-
-
-@pytest.mark.skipif(not (SHARED_DATA / "anercorp" / "test.txt").is_file(), reason="../shared/data is not beside the repository")
-def test_pretraining_texts_never_include_reserved_text(tmp_path):
-    from marsad.training.realtext import drop_reserved, reserved_texts
-    from marsad.training.trainer import _unlabelled_texts
-
-    reserved = {t for ts in reserved_texts(SHARED_DATA).values() for t in ts}
-    seed = read_jsonl(SEED_JSONL)
-    for name in (SHARED_DATA, SHARED_DATA / "anercorp", SHARED_DATA / "fignews2024" / "FIGNEWS-2024-TEXT-IAA.tsv"):
-        config = tiny_config(tmp_path, seed[:5], model__scratch__pretrain__texts=[str(name)])
-        texts = _unlabelled_texts(config)
-        assert texts and not reserved & set(texts), name
-        # nor any chunk of a reserved sentence (long sentences are cut into pieces when read)
-        assert drop_reserved(texts, reserved) == texts, name

@@ -1,7 +1,8 @@
 """The ``marsad`` command line: validate, convert, train, evaluate, predict.
 
-Errors are one line naming the file, line or key and what to do, with a non-zero exit;
-``--debug`` shows the Python traceback instead.
+Argparse and thin commands over the library (``predict``'s engine is :mod:`.predict`). Errors
+are one line naming the file, line or key and what to do, with a non-zero exit; ``--debug``
+shows the Python traceback instead.
 """
 
 from __future__ import annotations
@@ -58,25 +59,43 @@ def _format_of(path: Path, given: str | None) -> str:
 
 
 def cmd_convert(args) -> int:
-    from .formats import read_conll, read_jsonl, validate_record, write_conll, write_jsonl
-    from .labelstudio import read_labelstudio, write_labelstudio
+    from .formats import read_conll, read_jsonl, validate_record
+    from .labelstudio import load_labelstudio
 
     src, dst = Path(args.input), Path(args.output)
     fin, fout = _format_of(src, args.from_), _format_of(dst, args.to)
-    readers = {"jsonl": read_jsonl, "conll": read_conll, "label-studio": read_labelstudio}
+    if fin == "label-studio":  # a bad task never takes the good ones with it: they are written, it is reported
+        loaded = load_labelstudio(src)
+        for note in loaded.notes:
+            print(note, file=sys.stderr)
+        _write_converted(loaded.records, dst, fout, f"{src} ({fin})")
+        if loaded.problems:
+            for p in loaded.problems:
+                print(p, file=sys.stderr)
+            raise CLIError(f"{src}: {len(loaded.problems)} bad task(s) not converted (listed above); "
+                           f"the {len(loaded.records)} good ones are in {dst}")
+        return EXIT_OK
+    readers = {"jsonl": read_jsonl, "conll": read_conll}
     records = readers[fin](src)
     problems = [str(p) for i, r in enumerate(records) for p in validate_record(r, f"{src}:{i + 1}")]
     if problems:
         for p in problems:
             print(p, file=sys.stderr)
         raise CLIError(f"{src}: {len(problems)} invalid record(s); nothing written (run `marsad validate {src}`)")
+    _write_converted(records, dst, fout, f"{src} ({fin})")
+    return EXIT_OK
+
+
+def _write_converted(records: list[dict], dst: Path, fout: str, source: str) -> None:
+    from .formats import write_conll, write_jsonl
+    from .labelstudio import write_labelstudio
+
     writers = {"jsonl": write_jsonl, "conll": write_conll, "label-studio": write_labelstudio}
     try:
         writers[fout](records, dst)
     except OSError as e:
         raise CLIError(f"{dst}: cannot write ({e.strerror}); check that its folder exists and is writable") from None
-    print(f"{src} ({fin}) -> {dst} ({fout}): {len(records)} records")
-    return EXIT_OK
+    print(f"{source} -> {dst} ({fout}): {len(records)} records")
 
 
 # --- train / evaluate ----------------------------------------------------------------------
@@ -119,236 +138,26 @@ def cmd_evaluate(args) -> int:
 
 
 # --- predict -------------------------------------------------------------------------------
-def _read_inputs(paths: list[str]):
-    """Yield ``(id, text_or_error)`` for every input record, in order; bad lines yield an error
-    string wrapped in a dict so they keep their place in the output."""
-    from .formats import DataError, read_bytes, read_text
-
-    for p in paths:
-        if p == "-":
-            buf = getattr(sys.stdin, "buffer", None)
-            raw = buf.read() if buf is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
-            yield from _jsonl_items("<stdin>", raw)
-            continue
-        path = Path(p)
-        suffix = path.suffix.lower()
-        if suffix == ".jsonl":
-            yield from _jsonl_items(str(path), read_bytes(path))
-        elif suffix in (".txt", ".text", ""):
-            text = read_text(path)
-            if not text.strip():
-                yield path.stem, {"error": f"{path}: the file is empty"}
-            else:
-                yield path.stem, text
-        else:
-            raise DataError(f"{path}: unsupported input; give .jsonl ({{\"id\", \"text\"}} per line), .txt (one article) or -")
-
-
-def _jsonl_items(source: str, raw: bytes):
-    """Items of JSONL bytes, one per non-blank line (see :func:`~.formats.iter_jsonl_bytes`)."""
-    from .formats import iter_jsonl_bytes
-
-    for lineno, obj, err in iter_jsonl_bytes(raw):
-        where = f"{source}:{lineno}"
-        if err:
-            yield where, {"error": f"{where}: {err}"}
-            continue
-        rid = obj.get("id", f"{Path(source).stem}-{lineno}")
-        text = obj.get("text")
-        if "text" not in obj:
-            yield rid, {"error": f"{where}: the record has no \"text\" field"}
-        elif not isinstance(text, str):
-            yield rid, {"error": f"{where}: \"text\" must be a string, got {type(text).__name__}"}
-        elif not text.strip():
-            yield rid, {"error": f"{where}: \"text\" is empty"}
-        else:
-            yield rid, text
-
-
-def _dumps(obj) -> str:
-    """One JSON line, Arabic kept readable; unpaired surrogates (not encodable as UTF-8) escaped
-    as ``\\udXXX``, so the line is valid UTF-8 and reads back to the very same string."""
-    line = json.dumps(obj, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(obj, ensure_ascii=True)
-    return line + "\n"
-
-
-def _format_record(rid, record: dict, fmt: str) -> str:
-    from marsad.model.events import events_from_record
-
-    if fmt == "jsonl":
-        return _dumps({"id": rid, **record})
-    if fmt == "events":
-        if record.get("error"):
-            return _dumps({"record_id": rid, "error": record["error"]})
-        evs = events_from_record(record, rid)
-        # one line per event; a record without events still gets a line, so resuming can count
-        return "".join(_dumps(e) for e in evs) or _dumps({"record_id": rid, "events": 0})
-    if fmt == "conll":
-        from marsad.model.tags import spans_to_tags
-        from marsad.model.text import tokenize
-
-        if record.get("error"):
-            return f"# id = {rid}\n# error = {record['error']}\n\n"
-        lines = [f"# id = {rid}"]
-        text = record["text"]
-        tokens = tokenize(text)
-        tags = spans_to_tags(tokens, [(e["start"], e["end"], e["label"]) for e in record["entities"]])
-        lines += [f"{t.text}\t{tag}" for t, tag in zip(tokens, tags)]
-        # unpaired surrogates cannot be written as UTF-8: show them as \udXXX
-        return ("\n".join(lines) + "\n\n").encode("utf-8", "backslashreplace").decode("utf-8")
-    raise ValueError(fmt)
-
-
-def _done_ids(path: Path, fmt: str) -> tuple[list, list[int], int]:
-    """What a killed run already wrote to ``path``: the id of each record, the byte offset where
-    each record starts, and the bytes up to the last complete line (a torn last line is not kept)."""
-    if not path.exists():
-        return [], [], 0
-    raw = path.read_bytes()
-    keep = raw.rfind(b"\n") + 1
-    ids, starts = [], []
-    key = "id" if fmt == "jsonl" else "record_id"
-    pos = 0
-    for lineno, line in enumerate(raw[:keep].split(b"\n")[:-1], 1):
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):  # not JSON, or not UTF-8
-            obj = None
-        if not isinstance(obj, dict):
-            raise CLIError(f"{path}:{lineno}: not a line marsad predict writes; it is another run's output")
-        # events: a record is one error line, one {"events": 0} line, or events numbered from 0
-        if fmt == "jsonl" or obj.get("event", 0) == 0:
-            ids.append(obj.get(key))
-            starts.append(pos)
-        pos += len(line) + 1
-    return ids, starts, keep
-
-
 def cmd_predict(args) -> int:
-    from .formats import DataError
+    from .predict import distributed, predict, read_inputs
 
-    fmt = args.format
     out_path = Path(args.output) if args.output else None
-    if args.resume and (out_path is None or fmt not in ("jsonl", "events")):
+    dist = distributed()
+    if args.resume and (out_path is None or args.format not in ("jsonl", "events")):
         raise CLIError("--resume needs -o OUT with --format jsonl or events", EXIT_USAGE)
-    if fmt == "html" and out_path is None:
+    if args.format == "html" and out_path is None:
         raise CLIError("--format html needs -o OUT.html", EXIT_USAGE)
-    dist = _distributed()
-    if dist and (out_path is None or fmt == "html"):
+    if dist and (out_path is None or args.format == "html"):
         raise CLIError("several processes need -o OUT (jsonl, events or conll)", EXIT_USAGE)
-    # read every input first: a missing file fails before any work is done
-    try:
-        items = list(_read_inputs(args.inputs))
-    except DataError as e:
-        raise CLIError(str(e)) from None
-    if not items:
-        raise CLIError("no input records (the files are empty)")
-    ex = _load_extractor(args.model, device=args.device if not dist else f"{dist['device']}",
-                         precision=args.precision, batch_size=args.batch_size)
-    done = set()
-    skip = 0
-    if args.resume:
-        written, starts, keep = _done_ids(out_path, fmt)
-        if [str(i) for i, _ in items[: len(written)]] != [str(w) for w in written]:
-            raise CLIError(f"{out_path} does not hold the first {len(written)} records of this input; it is another run's output")
-        if fmt == "events" and written:  # a record's event lines cannot tell if more were to come: redo the last
-            written.pop()
-            keep = starts.pop()
-        if out_path.exists() and out_path.stat().st_size != keep:
-            with open(out_path, "r+b") as f:  # drop a torn last line (or an events record cut short)
-                f.truncate(keep)
-        skip = len(written)
-        done = set(range(skip))
-        print(f"resuming: {skip} of {len(items)} records already in {out_path}", file=sys.stderr)
-    failed = sum(1 for _, t in items if isinstance(t, dict))
-    todo = [(k, items[k]) for k in range(len(items)) if k not in done]
-    if dist:
-        todo = todo[dist["rank"]:: dist["world"]]
-    good = [(k, text) for k, (rid, text) in todo if isinstance(text, str)]
-    progress = sys.stderr.isatty() and not args.quiet
-    results = ex.extract_iter(iter(good), progress=progress, total=len(good))
-
-    def ordered():
-        """Records in input order: extracted ones from the stream, bad ones in their place."""
-        nxt = next(results, None)
-        for k, (rid, text) in todo:
-            if isinstance(text, dict):
-                yield k, rid, {"text": None, "entities": [], "relations": [], **text}
-            else:
-                assert nxt is not None and nxt[0] == k
-                yield k, rid, nxt[1]
-                nxt = next(results, None)
-
-    if fmt == "html":
-        from marsad.model.html import render_html
-
-        recs = [{"id": rid, **rec} for _, rid, rec in ordered()]
-        out_path.write_text(render_html(recs, title=f"marsad: {', '.join(args.inputs)}"), encoding="utf-8",
-                            errors="xmlcharrefreplace")
-    else:
-        target = out_path if not dist else out_path.with_name(out_path.name + f".part{dist['rank']}")
-        try:
-            stream = open(target, "a" if args.resume else "w", encoding="utf-8") if target else sys.stdout
-        except OSError as e:
-            raise CLIError(f"{target}: cannot write ({e.strerror}); check that its folder exists and is writable") from None
-        try:
-            for k, rid, rec in ordered():
-                line = _format_record(rid, rec, fmt)
-                if dist:  # tag each line with its input position for the merge
-                    line = "".join(f"{k}\t{part}\n" for part in line.split("\n")[:-1])
-                stream.write(line)
-                stream.flush()
-        finally:
-            if stream is not sys.stdout:
-                stream.close()
-        if dist:
-            _merge_parts(out_path, dist)
+    items = read_inputs(args.inputs)  # every input first: a missing file fails before any work is done
+    ex = _load_extractor(args.model, device=dist["device"] if dist else args.device, precision=args.precision,
+                         batch_size=args.batch_size)
+    failed = predict(ex, items, args.format, out_path, resume=args.resume, dist=dist,
+                     progress=sys.stderr.isatty() and not args.quiet, title=f"marsad: {', '.join(args.inputs)}")
     if failed:
         print(f"{failed} of {len(items)} input record(s) failed; their output lines carry \"error\"", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _distributed() -> dict | None:
-    """Rank and world size under ``accelerate launch`` / ``torchrun``; None for one process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return None
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    import torch
-
-    device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    return {"rank": rank, "world": world, "device": device}
-
-
-def _merge_parts(out_path: Path, dist: dict) -> None:
-    """The last process to finish merges every part into ``out_path`` in input order."""
-    import time
-
-    (out_path.with_name(out_path.name + f".done{dist['rank']}")).write_text("")
-    if dist["rank"] != 0:
-        return
-    deadline = time.monotonic() + 24 * 3600
-    while not all(out_path.with_name(out_path.name + f".done{r}").exists() for r in range(dist["world"])):
-        if time.monotonic() > deadline:
-            raise CLIError("timed out waiting for the other processes")
-        time.sleep(0.2)
-    rows = []
-    for r in range(dist["world"]):
-        part = out_path.with_name(out_path.name + f".part{r}")
-        for line in part.read_text(encoding="utf-8").split("\n")[:-1]:
-            k, _, rest = line.partition("\t")
-            rows.append((int(k), rest + "\n"))
-        part.unlink()
-        out_path.with_name(out_path.name + f".done{r}").unlink()
-    rows.sort(key=lambda x: x[0])  # stable: an item's lines stay together in order
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.writelines(rest for _, rest in rows)
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -383,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                   help="fp32 (default: scores match training), or a fast path: auto, int8, onnx-int8, onnx-fp32, fp16, bf16")
+                   help="fp32 (default: scores match training), or a fast path: auto, int8, onnx-int8, fp16, bf16")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="extract entities, relations, counts and events from articles")
@@ -441,17 +250,10 @@ def main(argv=None) -> int:
 
 
 def _is_user_error(e: Exception) -> bool:
-    from marsad.model.configuration import ConfigError as ModelConfigError
-    from marsad.model.modeling import ModelLoadError
+    """Errors marsad raises on purpose: their message is the whole story (no traceback hint)."""
+    from marsad.model.errors import MarsadError
 
-    from .config import ConfigError
-    from .formats import DataError
-
-    try:
-        from .trainer import TrainingError
-    except ImportError:  # pragma: no cover
-        TrainingError = RuntimeError
-    return isinstance(e, (CLIError, DataError, ConfigError, ModelConfigError, ModelLoadError, TrainingError))
+    return isinstance(e, (CLIError, MarsadError))
 
 
 if __name__ == "__main__":

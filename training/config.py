@@ -24,24 +24,6 @@ from marsad.model.errors import ConfigError  # noqa: E402
 
 
 @dataclass
-class Pretrain:
-    """Masked-language-model pre-training of the from-scratch encoder on unlabelled text.
-
-    ``texts`` are plain text files (one text a line), CoNLL files (``token TAG`` lines, the
-    first column is read) or TSV files (columns whose header names Arabic text); missing files
-    are skipped with a warning, so a config can name ``../shared/data`` corpora.
-    """
-
-    texts: list[str] = field(default_factory=list)
-    steps: int = 0  # 0: no pre-training
-    max_minutes: float | None = None
-    batch_size: int = 32
-    max_length: int = 64
-    lr: float = 1e-3
-    mask_prob: float = 0.15
-
-
-@dataclass
 class ScratchEncoder:
     """A BERT built from scratch with its own WordPiece vocabulary (the offline default)."""
 
@@ -51,11 +33,7 @@ class ScratchEncoder:
     num_heads: int = 4
     intermediate_size: int = 1024
     max_position: int = 512
-    # more text for the vocabulary: plain text files (a text a line), or the shared corpora folder
-    # (``../shared/data``: every real text there except the reserved evaluation text)
-    extra_texts: list[str] = field(default_factory=list)
     tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
-    pretrain: Pretrain = field(default_factory=Pretrain)
 
 
 @dataclass
@@ -112,7 +90,6 @@ class TrainSection:
     eval_from: int = 1  # score dev from this epoch on (earlier ones are rarely the best; the last is always scored)
     max_minutes: float | None = None  # stop after this many minutes (the best checkpoint is kept)
     relation_weight: float = 1.0
-    token_dropout: float = 0.0  # share of input sub-words replaced by [MASK] while training (regularises)
     num_workers: int = 0
 
 
@@ -132,8 +109,6 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "grad_accum"):
             if getattr(t, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(t, key)}")
-        if not (0 <= t.token_dropout < 1):
-            raise ConfigError(f"train.token_dropout must be in [0, 1), got {t.token_dropout}")
         if not (0 <= t.warmup_ratio < 1):
             raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {t.warmup_ratio}")
         if t.lr <= 0:
@@ -171,6 +146,14 @@ def _resolve(p: str, base: Path) -> Path:
 
 
 # --- building dataclasses from dicts, strictly ------------------------------------------------
+# keys that configs could set before, and why they went: a config that still sets one is told so
+REMOVED_KEYS = {
+    "model.scratch.pretrain": "masked-LM pre-training of the scratch encoder showed no gain on real text",
+    "model.scratch.extra_texts": "extra vocabulary texts showed no gain on real text",
+    "train.token_dropout": "token dropout showed no gain on real text",
+}
+
+
 def _build(cls, data, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"'{where}' must be a mapping of keys to values, got {type(data).__name__}" if where else f"the config must be a mapping of keys to values, got {type(data).__name__}")
@@ -178,6 +161,8 @@ def _build(cls, data, where: str):
     kwargs = {}
     for key, value in data.items():
         name = f"{where}.{key}" if where else str(key)
+        if name in REMOVED_KEYS:
+            raise ConfigError(f"config key '{name}' was removed ({REMOVED_KEYS[name]}); delete it from the config")
         if key not in fields or key == "source":
             close = difflib.get_close_matches(str(key), [k for k in fields if k != "source"], n=1, cutoff=0.5)
             hint = f"; did you mean '{(where + '.') if where else ''}{close[0]}'?" if close else ""

@@ -1,9 +1,11 @@
 """Records -> model features with ``datasets``, and batch collation.
 
-A feature row holds the sub-word ids of one sentence with ``[CLS]``/``[SEP]``, the position of
-each word's first sub-word (``word_index``), sub-word labels (first sub-word labelled, the rest
-``-100``), and every type-compatible ordered pair of gold entities with its relation label
-(``NONE`` when unrelated).
+A feature row holds the sub-word ids of one window of a sentence with ``[CLS]``/``[SEP]`` (a
+sentence that fits ``max_length`` is one window), the position of each word's first sub-word
+(``word_index``), sub-word labels (first sub-word labelled, the rest ``-100``), and the candidate
+pairs of gold entities (type-compatible, at most ``MAX_PAIR_DISTANCE`` words apart) with their
+relation labels (``NONE`` when unrelated). ``marsad.model.encoding`` builds them, as it builds
+the ``Extractor``'s inputs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 import torch
 
 from marsad.model.configuration import MarsadSettings
-from marsad.model.encoding import align_labels, subword_words
+from marsad.model.encoding import candidate_pairs, pair_type_ids, pairs_by_window, sentence_windows, window_labels, word_spans
+from marsad.model.schema import bio_labels
 from marsad.model.tags import spans_to_tags
 from marsad.model.text import tokenize
 
@@ -48,53 +51,33 @@ def load_records(paths: list[Path], entity_labels: list[str] | None = None) -> l
 
 
 def featurize(records: list[dict], tokenizer, settings: MarsadSettings, gazetteer=None) -> dict[str, list]:
-    """Features for a batch of records (the ``datasets.map`` function, batched)."""
-    label2id = {label: i for i, label in enumerate(_bio(settings))}
+    """Feature rows for a batch of records (the ``datasets.map`` function, batched), built by
+    ``marsad.model.encoding`` as the ``Extractor`` builds them: one row per window of a record's
+    sentence (one for any sentence that fits ``max_length``), and the relation pairs of
+    :func:`~marsad.model.encoding.candidate_pairs`, each in the first window holding both
+    entities, as word positions within that window."""
+    label2id = {label: i for i, label in enumerate(bio_labels(settings.entity_labels))}
     types = {label: i for i, label in enumerate(settings.entity_labels)}
     rel_ids = {label: i for i, label in enumerate(settings.relation_labels)}
-    allowed = set(settings.pair_types)
+    allowed = pair_type_ids(settings)
     tokens = [tokenize(r["text"]) for r in records]
-    encoded = subword_words(tokenizer, [[t.text for t in ts] for ts in tokens])
+    windows = sentence_windows(tokenizer, [[t.text for t in ts] for ts in tokens], settings, gazetteer)
     out: dict[str, list] = {c: [] for c in COLUMNS}
-    budget = settings.max_length - 2
-    for r, ts, (ids, first) in zip(records, tokens, encoded):
-        spans = [(e["start"], e["end"], e["label"]) for e in r["entities"]]
-        tags = spans_to_tags(ts, spans)
-        # keep the words whose sub-words fit one window (training sentences rarely exceed it)
-        bounds = first + [len(ids)]
-        n = len(first)
-        while n > 0 and bounds[n] > budget:
-            n -= 1
-        ids = ids[: bounds[n]] if n < len(first) else ids
-        word_of = [w for w in range(n) for _ in range(bounds[w + 1] - bounds[w])]
-        word_ids = [None, *word_of, None]
-        out["input_ids"].append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])
-        flags = gazetteer.flags([t.text for t in ts]) if gazetteer is not None else [0] * len(ts)
-        out["token_type_ids"].append([0, *(flags[w] for w in word_of), 0])
-        out["word_index"].append([f + 1 for f in first[:n]])
-        out["labels"].append(align_labels(word_ids, [label2id[t] for t in tags[:n]]))
-        # entity word spans
-        start_w = {t.start: i for i, t in enumerate(ts)}
-        end_w = {t.end: i + 1 for i, t in enumerate(ts)}
-        ents = [(start_w[e["start"]], end_w[e["end"]], types[e["label"]]) for e in r["entities"]]
+    for r, ts, ws in zip(records, tokens, windows):
+        spans = [(e["start"], e["end"]) for e in r["entities"]]
+        tags = [label2id[t] for t in spans_to_tags(ts, [(*span, e["label"]) for span, e in zip(spans, r["entities"])])]
+        ents = [(s, e, types[ent["label"]]) for (s, e), ent in zip(word_spans(ts, spans), r["entities"])]
         gold = {(rel["head"], rel["tail"]): rel_ids[rel["label"]] for rel in r["relations"]}
-        pairs, pair_labels = [], []
-        for a, (hs, he, ht) in enumerate(ents):
-            for b, (ts_, te, tt) in enumerate(ents):
-                if a == b or te > n or he > n:
-                    continue
-                if (settings.entity_labels[ht], settings.entity_labels[tt]) in allowed:
-                    pairs.append([hs, he, ts_, te, ht, tt])
-                    pair_labels.append(gold.get((a, b), 0))
-        out["pairs"].append(pairs)
-        out["pair_labels"].append(pair_labels)
+        for w, pairs in zip(ws, pairs_by_window(ws, ents, candidate_pairs(ents, allowed))):
+            o = w.word_start
+            out["input_ids"].append(w.input_ids)
+            out["token_type_ids"].append(w.token_type_ids or [0] * len(w.input_ids))
+            out["word_index"].append(w.word_index)
+            out["labels"].append(window_labels(w, tags))
+            out["pairs"].append([[ents[a][0] - o, ents[a][1] - o, ents[b][0] - o, ents[b][1] - o, ents[a][2], ents[b][2]]
+                                 for a, b in pairs])
+            out["pair_labels"].append([gold.get(pair, 0) for pair in pairs])
     return out
-
-
-def _bio(settings: MarsadSettings) -> list[str]:
-    from marsad.model.schema import bio_labels
-
-    return bio_labels(settings.entity_labels)
 
 
 def build_dataset(records: list[dict], tokenizer, settings: MarsadSettings, gazetteer=None):

@@ -1,0 +1,104 @@
+"""From model outputs to record parts: tag probabilities -> entities, entity pairs -> relations.
+
+:class:`Decoder` holds one model's label sets. For a batch of whole sentences it takes the best
+valid IOB2 sequence (Viterbi) of each, turns its spans into entity dicts with offsets into the
+sentence (CASUALTY spans get ``count``/``approximate``/``status``), and scores the sentence's
+:func:`~marsad.model.encoding.candidate_pairs` with the relation head.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .casualty import normalize_casualty
+from .encoding import Window, candidate_pairs, choose_windows, pair_type_ids, word_spans
+from .schema import NO_RELATION
+from .tags import viterbi_iob2_batch
+
+__all__ = ["Decoder", "merge_windows"]
+
+# an entity: its record dict and its (word start, word end, type index) in the sentence
+Entity = tuple[dict, tuple[int, int, int]]
+
+
+class Decoder:
+    """Entities and relations of sentences, for a model with ``config.id2label`` and ``settings``."""
+
+    def __init__(self, model):
+        self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        self.entity_labels = model.settings.entity_labels
+        self.relation_labels = model.settings.relation_labels
+        self.pair_types = pair_type_ids(model.settings)
+        # per tag index: the entity type it begins (-1 for O and I-), whether it continues a span
+        self._begin_type = np.array([self.entity_labels.index(t[2:]) if t.startswith("B-") else -1 for t in self.labels])
+        self._inside = np.array([t.startswith("I-") for t in self.labels])
+
+    def entities(self, probs: np.ndarray, sentences: list[str], tokens: list[list]) -> list[list[Entity]]:
+        """Each sentence's entities from its words' tag probabilities (rows of ``probs``, (R, W, L))."""
+        lengths = np.array([len(ts) for ts in tokens])
+        log_probs = np.log(np.maximum(probs, np.float32(1e-9)))
+        tags = viterbi_iob2_batch(log_probs, lengths, self.labels)
+        chosen = np.take_along_axis(probs, tags[..., None], -1)[..., 0]
+        return [self._spans(s, ts, tags[r, : lengths[r]], chosen[r]) for r, (s, ts) in enumerate(zip(sentences, tokens))]
+
+    def _spans(self, sentence: str, tokens, tags: np.ndarray, chosen: np.ndarray) -> list[Entity]:
+        """Spans of one sentence's label indices ``tags`` (valid IOB2); ``chosen`` holds each
+        word's probability of its label, averaged over the span into the entity's score."""
+        ents = []
+        for ws in np.flatnonzero(self._begin_type[tags] >= 0).tolist():
+            we = ws + 1
+            while we < len(tags) and self._inside[tags[we]]:
+                we += 1
+            t = int(self._begin_type[tags[ws]])
+            label = self.entity_labels[t]
+            s, e = tokens[ws].start, tokens[we - 1].end
+            ent = {"start": s, "end": e, "label": label, "text": sentence[s:e],
+                   "score": round(float(chosen[ws:we].mean(dtype=np.float64)), 4)}
+            if label == "CASUALTY":
+                c = normalize_casualty(sentence[s:e], sentence[:s], sentence[e:])
+                ent.update(count=c.count, approximate=c.approximate, status=c.status)
+            ents.append((ent, (ws, we, t)))
+        return ents
+
+    def given(self, sentence: str, tokens, spans: list[tuple[int, int, str]]) -> list[Entity]:
+        """Entities given as ``(start, end, label)`` character spans of ``sentence``."""
+        words = word_spans(tokens, [(s, e) for s, e, _ in spans])
+        return [({"start": s, "end": e, "label": label, "text": sentence[s:e]}, (ws, we, self.entity_labels.index(label)))
+                for (s, e, label), (ws, we) in zip(spans, words)]
+
+    @torch.inference_mode()
+    def relations(self, model, words: torch.Tensor, entity_lists: list[list[Entity]]) -> list[list[dict]]:
+        """Relations among each row's entities; ``words`` (R, W, H) holds row r's word states.
+        Heads and tails index the row's entity list; pairs the head calls ``NONE`` are left out."""
+        rels: list[list[dict]] = [[] for _ in entity_lists]
+        pairs, owners = [], []
+        for r, ents in enumerate(entity_lists):
+            spans = [span for _, span in ents]
+            for a, b in candidate_pairs(spans, self.pair_types):
+                pairs.append((r, *spans[a][:2], *spans[b][:2], spans[a][2], spans[b][2]))
+                owners.append((r, a, b))
+        if not pairs:
+            return rels
+        p = model.relation_logits(words, torch.tensor(pairs, dtype=torch.long, device=words.device))
+        score, best = p.float().softmax(-1).cpu().max(-1)
+        for (r, a, b), s, k in zip(owners, score.tolist(), best.tolist()):
+            if self.relation_labels[k] != NO_RELATION:
+                rels[r].append({"head": a, "tail": b, "label": self.relation_labels[k], "score": round(s, 4)})
+        return rels
+
+
+def merge_windows(groups: list[range], windows: list[Window], parts: dict) -> tuple[torch.Tensor, np.ndarray]:
+    """Word states (R, W, H) and tag probabilities (R, W, L) of sentences longer than a window,
+    one row each: each word from the window where it sits furthest from an edge
+    (:func:`~marsad.model.encoding.choose_windows`). ``groups`` holds each sentence's window
+    numbers, ``parts`` each of those windows' ``(word states, probs)``."""
+    states, probs = parts[groups[0][0]]
+    width = max(windows[ks[-1]].word_end for ks in groups)
+    words = states.new_zeros(len(groups), width, states.size(-1))
+    probs = np.zeros((len(groups), width, probs.shape[-1]), dtype=np.float32)
+    for r, ks in enumerate(groups):
+        for w, (k, j) in enumerate(choose_windows([windows[k] for k in ks], windows[ks[-1]].word_end)):
+            h, p = parts[ks[k]]
+            words[r, w], probs[r, w] = h[j], p[j]
+    return words, probs
