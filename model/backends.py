@@ -147,9 +147,14 @@ def cpu_flags() -> frozenset[str]:
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AMX tiles or AVX512-BF16), so bf16 beats fp32."""
-    if cpu_flags() & {"amx_bf16", "avx512_bf16"}:
-        return True
+    """Whether this CPU multiplies bf16 natively (AMX tiles or AVX512-BF16), so bf16 beats fp32.
+
+    Where ``/proc/cpuinfo`` lists flags, they decide: oneDNN's own check answers True on every
+    AVX-512 CPU (Skylake-SP, Cascade Lake, Ice Lake), where bf16 is emulated and several times
+    slower than fp32. Only systems without that file ask oneDNN."""
+    flags = cpu_flags()
+    if flags:
+        return bool(flags & {"amx_bf16", "avx512_bf16"})
     try:  # other systems: ask oneDNN through torch
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

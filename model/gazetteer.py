@@ -16,13 +16,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .text import normalize_word
+from .text import PROCLITICS, normalize_word
 
-__all__ = ["Gazetteer", "GAZETTEER_NAME"]
+__all__ = ["Gazetteer", "GAZETTEER_NAME", "GENERIC_HEADS", "read_world_cities"]
 
 GAZETTEER_NAME = "gazetteer.txt"
-_GENERIC = {"مدينة", "بلدة", "قرية", "محافظة", "ولاية", "منطقة", "مقاطعة", "إقليم", "اقليم"}
-_PROCLITICS = ("وب", "ول", "فب", "فل", "وك", "و", "ف", "ب", "ل", "ك")
+# Generic heads of place names ("مدينة حمص" is listed as a city name): dropped to keep the name.
+GENERIC_HEADS = frozenset({"مدينة", "بلدة", "قرية", "حي", "محافظة", "ولاية", "منطقة", "مخيم", "إقليم", "اقليم", "ريف", "مقاطعة"})
 _MATCH = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي"})
 
 
@@ -47,7 +47,7 @@ class Gazetteer:
     def _variants(self, word: str) -> list[str]:
         """The word, and the word without an attached proclitic (``بحلب`` -> ``حلب``, ``للرقة`` -> ``الرقة``)."""
         out = [word]
-        for c in _PROCLITICS:
+        for c in PROCLITICS:
             rest = word[len(c):]
             if word.startswith(c) and len(rest) >= 2:
                 out.append(rest)
@@ -87,15 +87,25 @@ class Gazetteer:
     @classmethod
     def from_csv(cls, path: str | Path) -> "Gazetteer":
         """City and country names (Arabic columns) of a world-cities CSV; generic heads dropped."""
-        names = set()
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            for row in csv.DictReader(f):
-                for col in ("CityNameAr", "CountryNameAr"):
-                    words = (row.get(col) or "").split()
-                    if words and words[0] in _GENERIC and len(words) > 1:
-                        words = words[1:]
-                    if words:
-                        names.add(" ".join(words))
-                    if col == "CountryNameAr" and len(words) >= 3:  # الولايات المتحدة الأمريكية -> الولايات المتحدة
-                        names.add(" ".join(words[:2]))
+        names = set(read_world_cities(path, "CityNameAr"))
+        for country in read_world_cities(path, "CountryNameAr"):
+            names.add(country)
+            words = country.split()
+            if len(words) >= 3:  # الولايات المتحدة الأمريكية -> الولايات المتحدة
+                names.add(" ".join(words[:2]))
         return cls(names)
+
+
+def read_world_cities(path: str | Path, column: str = "CityNameAr") -> list[str]:
+    """The distinct names in one Arabic column of a world-cities CSV (``../shared/data/world_cities_ar``),
+    in file order, each without a generic head (``مدينة حمص`` -> ``حمص``). The one reader of that
+    file, for the gazetteer and for augmentation."""
+    names: dict[str, None] = {}
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f):
+            words = (row.get(column) or "").split()
+            if len(words) > 1 and words[0] in GENERIC_HEADS:
+                words = words[1:]
+            if words:
+                names[" ".join(words)] = None
+    return list(names)

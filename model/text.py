@@ -21,7 +21,11 @@ from dataclasses import dataclass
 
 import regex
 
-__all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences"]
+__all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences", "PROCLITICS"]
+
+# Proclitics that attach to a name (conjunction, preposition), longest first: بحلب, وللرقة,
+# فبغداد. One list for the gazetteer's matching and the augmentation's mention swaps.
+PROCLITICS = ("وب", "ول", "فب", "فل", "وك", "و", "ف", "ب", "ل", "ك")
 
 # Letters (tatweel U+0640 is category Lm), decimal digits, combining marks, underscore. "Space"
 # is what Python's str.isspace() calls space (that includes the separators U+001C-U+001F).

@@ -264,3 +264,21 @@ def test_fast_bert_declines_encoders_it_does_not_reproduce(extractor):
         [record] = ex.extract("قتل ثلاثة مدنيين في قصف على حلب.")
         assert "error" not in record
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("flags, want", [
+    ({"avx2", "fma"}, False),                                      # AMD Zen 3
+    ({"avx2", "avx512f", "avx512_vnni"}, False),                   # Cascade Lake / Ice Lake: bf16 emulated
+    ({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}, True),     # AMD Zen 4, Cooper Lake
+    ({"avx2", "avx512f", "amx_tile", "amx_bf16"}, True),           # Sapphire Rapids
+])
+def test_fast_bf16_is_decided_by_the_cpu_flags(monkeypatch, flags, want):
+    """oneDNN's own bf16 check says yes on every AVX-512 CPU; the flags must decide where known."""
+    from marsad.model import backends
+
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset(flags))
+    backends.cpu_has_fast_bf16.cache_clear()
+    try:
+        assert backends.cpu_has_fast_bf16() is want
+    finally:
+        backends.cpu_has_fast_bf16.cache_clear()

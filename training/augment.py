@@ -8,20 +8,19 @@ Deterministic for a given seed.
 
 from __future__ import annotations
 
-import csv
 import random
 from pathlib import Path
 
 import regex
 
-from marsad.model.text import tokenize
+from marsad.model.gazetteer import GENERIC_HEADS, read_world_cities
+from marsad.model.text import PROCLITICS, tokenize
 
 __all__ = ["MentionPools", "augment_record", "augment_records", "load_city_names", "split_clitic", "join_clitic", "strip_clitics"]
 
 _NAME = regex.compile(r"^\p{Arabic}+(?: \p{Arabic}+){0,3}$")
 # Proclitics that attach to a name, longest first.
-_CLITICS = ("وب", "ول", "فب", "فل", "و", "ف", "ب", "ل", "ك")
-_GENERIC = {"مدينة", "بلدة", "قرية", "حي", "محافظة", "ولاية", "منطقة", "مخيم", "إقليم", "ريف", "مقاطعة"}
+_CLITICS = PROCLITICS
 
 
 def split_clitic(mention: str, known: set[str]) -> tuple[str, str]:
@@ -164,17 +163,7 @@ def augment_records(records: list[dict], copies: int, p_replace: float, seed: in
 
 
 def load_city_names(path: str | Path | None) -> list[str]:
-    """Arabic city names from the world-cities CSV (generic heads like ``ولاية`` dropped)."""
+    """Arabic city names from the world-cities CSV (generic heads like ``ولاية`` dropped), sorted."""
     if path is None or not Path(path).is_file():
         return []
-    names = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for row in csv.DictReader(f):
-            name = (row.get("CityNameAr") or "").strip()
-            words = name.split()
-            if words and words[0] in _GENERIC:
-                words = words[1:]
-            name = " ".join(words)
-            if name and _NAME.match(name):
-                names.append(name)
-    return sorted(set(names))
+    return sorted(n for n in read_world_cities(path) if _NAME.match(n) and n not in GENERIC_HEADS)

@@ -15,15 +15,13 @@ from collections import Counter
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from marsad.model.tags import spans_to_tags
-from marsad.model.text import tokenize
+from .formats import record_tags
 
 __all__ = ["confusion", "headline", "evaluate", "entity_report", "relation_scores", "format_report"]
 
 
 def _tags(record: dict) -> list[str]:
-    tokens = tokenize(record["text"])
-    return spans_to_tags(tokens, [(e["start"], e["end"], e["label"]) for e in record.get("entities", [])])
+    return record_tags(record)[1]
 
 
 def entity_report(gold: list[dict], pred: list[dict]) -> dict:
