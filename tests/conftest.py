@@ -196,3 +196,32 @@ def evil_pickle(marker: Path) -> bytes:
             return (exec, (f"open({str(marker)!r}, 'w').close()",))
 
     return pickle.dumps({"bert.embeddings.word_embeddings.weight": Evil()})
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by selenium (Debian's ``chromium`` and ``chromium-driver``, which
+    ``.ci/run`` installs); the test skips with the reason where no browser can be started."""
+    import shutil as _shutil
+
+    try:
+        from selenium import webdriver
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (pip install -e '.[test]')")
+    binary = _shutil.which("chromium") or _shutil.which("chromium-browser") or _shutil.which("google-chrome")
+    driver = _shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.skip("no Chromium and chromedriver on this machine (apt-get install -y chromium chromium-driver)")
+    options = Options()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1024"):
+        options.add_argument(arg)
+    try:
+        drv = webdriver.Chrome(service=Service(driver), options=options)
+    except WebDriverException as e:
+        pytest.skip(f"Chromium could not be started: {str(e).splitlines()[0]}")
+    yield drv
+    drv.quit()
