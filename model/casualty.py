@@ -536,3 +536,9 @@ def normalize_casualty(span: str, before: str = "", after: str = "") -> Casualty
     count, vague = _count(span_t)
     approximate = vague or _approximate(span_t, before_t, after_t)
     return Casualty(count, approximate, _status(span_t, before_t, after_t))
+
+
+def clear_caches() -> None:
+    """Forget the word readings cached so far (for cold-start timing: every chunk starts cold)."""
+    for cached in (_variants, _word_number, _cue):
+        cached.cache_clear()

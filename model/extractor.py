@@ -122,9 +122,13 @@ class Extractor:
         return out
 
     def clear_caches(self) -> None:
-        """Forget the words seen so far (normalisation and sub-word caches), e.g. to time a cold start."""
+        """Forget the words seen so far (normalisation, sub-word and casualty-reading caches), e.g. to
+        time a cold start."""
+        from .casualty import clear_caches
+
         normalize_word.cache_clear()
         self._subwords.clear()
+        clear_caches()
 
     # --- internals -------------------------------------------------------------------------
     def _run_chunk(self, chunk, bar) -> Iterator[tuple[object, dict]]:

@@ -270,3 +270,15 @@ def test_clear_caches_forgets_words_and_changes_nothing(extractor):
     extractor.clear_caches()
     assert not extractor._subwords
     assert extractor.extract(text) == first
+
+
+def test_clear_caches_empties_every_cache(extractor):
+    from marsad.model import casualty
+    from marsad.model.text import normalize_word
+
+    extractor.extract("قتل ثلاثة مدنيين في قصف على حلب")
+    casualty.normalize_casualty("ثلاثة مدنيين", before="قتل ")  # as for every CASUALTY span found
+    assert normalize_word.cache_info().currsize and casualty._variants.cache_info().currsize
+    extractor.clear_caches()
+    assert normalize_word.cache_info().currsize == 0 and not extractor._subwords
+    assert all(f.cache_info().currsize == 0 for f in (casualty._variants, casualty._word_number, casualty._cue))
