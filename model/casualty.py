@@ -46,7 +46,7 @@ from functools import lru_cache
 
 import regex
 
-__all__ = ["KILLED", "INJURED", "Casualty", "normalize_casualty", "parse_number"]
+__all__ = ["KILLED", "INJURED", "Casualty", "normalize_casualty", "parse_number", "vague_quantity"]
 
 KILLED = "killed"
 INJURED = "injured"
@@ -542,3 +542,21 @@ def clear_caches() -> None:
     """Forget the word readings cached so far (for cold-start timing: every chunk starts cold)."""
     for cached in (_variants, _word_number, _cue):
         cached.cache_clear()
+
+
+# --- Vague quantities, for conservative counts (ACLED's convention) ---------------------------
+def vague_quantity(span: str) -> str | None:
+    """The vague word (normalised: ``عشرات``, ``مئات``, ``الاف``, ``عده`` ...) when the first number
+    expression of ``span`` is vague, else None. Never raises."""
+    tokens = _tokens(span) if isinstance(span, str) else []
+    for i in range(len(tokens)):
+        reading = _read_number(tokens, i)
+        if reading is None:
+            continue
+        if not reading.vague:
+            return None
+        for stem, _, _ in _variants(tokens[i]):
+            if stem in _VAGUE or stem in _SCALE_PLURALS or stem in _VAGUE_BEFORE_MIN:
+                return stem
+        return None
+    return None

@@ -154,7 +154,7 @@ def test_predict_html_is_rtl_and_escaped(cli, trained_model, tmp_path):
     assert code == 1 and "1 of 3" in err  # the non-string text fails, the page is still written
     html = page.read_text(encoding="utf-8")
     assert '<html lang="ar" dir="rtl">' in html
-    assert "<script" not in html and "<img" not in html
+    assert "<script>alert" not in html and "<img" not in html  # the page's own scripts only
     assert "<h2>&lt;img src=x onerror=alert(1)&gt;</h2>" in html
     # the article text, with the entity highlighting taken out, is the escaped original
     plain = re.sub(r"<sub>.*?</sub>|<mark [^>]*>|</mark>", "", html)
@@ -184,6 +184,7 @@ def test_predict_events(cli, trained_model, tmp_path):
         text = texts[int(ev["record_id"][1:])]
         assert text[ev["start"]:ev["end"]] == ev["sentence"]
         assert ev["event_types"] and set(ev["event_types"]) <= {"attack", "casualties", "territory_control", "withdrawal"}
+        assert ev["event_type"] and ev["plover"] and "lat" in ev and "event_date" in ev
     assert rows[-1] == {"record_id": "empty", "events": 0}  # an empty text is a record without events
 
 

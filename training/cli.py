@@ -1,4 +1,4 @@
-"""The ``marsad`` command line: validate, convert, train, evaluate, predict.
+"""The ``marsad`` command line: validate, convert, train, evaluate, predict, serve.
 
 Argparse and thin commands over the library (``predict``'s engine is :mod:`.predict`). Errors
 are one line naming the file, line or key and what to do, with a non-zero exit; ``--debug``
@@ -147,16 +147,47 @@ def cmd_predict(args) -> int:
         raise CLIError("--resume needs -o OUT with --format jsonl or events", EXIT_USAGE)
     if args.format == "html" and out_path is None:
         raise CLIError("--format html needs -o OUT.html", EXIT_USAGE)
-    if dist and (out_path is None or args.format == "html"):
+    if dist and (out_path is None or args.format in ("html", "csv", "geojson")):
         raise CLIError("several processes need -o OUT (jsonl, events or conll)", EXIT_USAGE)
+    if args.date is not None:
+        from marsad.model.dates import parse_date
+
+        try:
+            args.date = parse_date(args.date).isoformat()
+        except ValueError as e:
+            raise CLIError(f"--date: {e}", EXIT_USAGE) from None
     items = read_inputs(args.inputs)  # every input first: a missing file fails before any work is done
     ex = _load_extractor(args.model, device=dist["device"] if dist else args.device, precision=args.precision,
                          batch_size=args.batch_size)
     failed = predict(ex, items, args.format, out_path, resume=args.resume, dist=dist,
-                     progress=sys.stderr.isatty() and not args.quiet, title=f"marsad: {', '.join(args.inputs)}")
+                     progress=sys.stderr.isatty() and not args.quiet, title=f"marsad: {', '.join(args.inputs)}",
+                     date=args.date)
     if failed:
         print(f"{failed} of {len(items)} input record(s) failed; their output lines carry \"error\"", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+# --- serve ---------------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    """Load the model, then serve it over HTTP (``marsad.model.serve``) until interrupted."""
+    try:
+        from marsad.model.serve import ServeConfig, serve
+    except ImportError as e:
+        if (e.name or "").split(".")[0] in ("fastapi", "uvicorn", "starlette", "pydantic"):
+            raise CLIError(f"marsad serve needs FastAPI and uvicorn ({e.name} is missing): pip install 'marsad[serve]'") from None
+        raise
+    config = ServeConfig(host=args.host, port=args.port, max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
+                         max_chars=args.max_chars, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                         api_key=args.api_key or os.environ.get("MARSAD_API_KEY") or None,
+                         cors_origins=args.cors_origin or []).validate()  # before the model loads
+    ex = _load_extractor(args.model, device=args.device, precision=args.precision)
+    if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
+        print(f"marsad serve: warning: listening on {config.host} without --api-key; anyone who can reach it can use it",
+              file=sys.stderr)
+    print(f"marsad serve: {args.model} ({ex.precision} on {ex.device}) at http://{config.host}:{config.port}/ "
+          f"(API docs at /docs)", file=sys.stderr)
+    serve(ex, config)
     return EXIT_OK
 
 
@@ -199,7 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", required=True)
     p.add_argument("inputs", nargs="+", help=".jsonl of {id, text}, .txt (one article), or - for JSONL on stdin")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
-    p.add_argument("--format", "-f", default="jsonl", choices=["jsonl", "conll", "html", "events"])
+    p.add_argument("--format", "-f", default="jsonl", choices=["jsonl", "conll", "html", "events", "csv", "geojson"],
+                   help="events: one JSON line per event; csv: ACLED columns (UTF-8 with BOM); geojson: a "
+                        "FeatureCollection of events; html: a report page with a map and an events table")
+    p.add_argument("--date", help="publication date YYYY-MM-DD of records that give no \"date\" of their own; "
+                                  "relative dates (أمس، الجمعة) are resolved against it")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="auto: bf16 on a GPU and on CPUs with AMX/AVX512-BF16 (about 3x fp32 at BERT-base size), else fp32; "
@@ -210,6 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue a killed run: skip the records already in -o")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="an HTTP service and web page: POST /extract, /extract/stream, GET /, /docs (needs marsad[serve])")
+    p.add_argument("--model", "-m", required=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--precision", default="auto", choices=list(PRECISIONS), help="as for predict")
+    p.add_argument("--max-batch-size", type=int, default=32, help="texts per model call, gathered from concurrent requests")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long an idle model waits for more texts to batch")
+    p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body (413 above it)")
+    p.add_argument("--max-texts", type=int, default=256, help="texts per POST /extract (413 above it)")
+    p.add_argument("--max-chars", type=int, default=100_000, help="characters per text (an error record above it)")
+    p.add_argument("--api-key", help="require this key (Authorization: Bearer KEY or X-API-Key); default $MARSAD_API_KEY")
+    p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="allow browser calls from ORIGIN (repeatable; default none)")
+    p.set_defaults(func=cmd_serve)
     return ap
 
 

@@ -1,5 +1,8 @@
 """``marsad predict``'s engine: read the inputs, resume a killed run, shard over processes, write
-the records in input order (JSONL, events, CoNLL or HTML), merge the shards.
+the records in input order (JSONL, events, CSV, GeoJSON, CoNLL or HTML), merge the shards.
+
+A record may carry its publication date (``"date": "YYYY-MM-DD"`` in the JSONL, or ``--date``
+for all of them); the events resolve "yesterday" and "on Friday" against it.
 
 An input that cannot be read whole (a missing file, bad UTF-8) fails before any work; a bad
 *record* (a torn JSON line, a ``text`` that is not a string) gets an output line with ``"error"``
@@ -8,6 +11,8 @@ in its place, and the others go on. An empty or blank ``text`` is a record with 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sys
@@ -16,7 +21,20 @@ from pathlib import Path
 
 from .formats import DataError, iter_jsonl_bytes, read_bytes, read_text, record_tags
 
-__all__ = ["read_inputs", "jsonl_items", "predict", "distributed", "format_record"]
+__all__ = ["read_inputs", "jsonl_items", "predict", "distributed", "format_record", "Article", "FORMATS"]
+
+FORMATS = ("jsonl", "conll", "html", "events", "csv", "geojson")
+
+
+class Article(str):
+    """An input text that carries its publication date (``.date``, ISO ``YYYY-MM-DD`` or None)."""
+
+    date: str | None = None
+
+    def __new__(cls, text: str, date: str | None = None):
+        obj = super().__new__(cls, text)
+        obj.date = date
+        return obj
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -57,25 +75,41 @@ def jsonl_items(source: str, raw: bytes):
             yield rid, {"error": f"{where}: the record has no \"text\" field"}
         elif not isinstance(text, str):
             yield rid, {"error": f"{where}: \"text\" must be a string, got {type(text).__name__}"}
+        elif obj.get("date") not in (None, ""):
+            yield rid, _dated(where, text, obj["date"])
         else:
             yield rid, text
 
 
+def _dated(where: str, text: str, value) -> Article | dict:
+    """The text with its checked publication date, or an error item naming the field."""
+    from marsad.model.dates import parse_date
+
+    try:
+        return Article(text, parse_date(value).isoformat())
+    except ValueError as e:
+        return {"error": f"{where}: \"date\": {e}"}
+
+
 # --- predicting --------------------------------------------------------------------------------
 def predict(ex, items: list, fmt: str, out_path: Path | None, *, resume: bool = False, dist: dict | None = None,
-            progress: bool = False, title: str = "marsad") -> int:
+            progress: bool = False, title: str = "marsad", date: str | None = None) -> int:
     """Extract ``items`` (from :func:`read_inputs`) with the Extractor ``ex`` and write them as
     ``fmt`` to ``out_path`` (standard output if None); the number of failed input records.
 
     ``resume`` skips the records a killed run already wrote to ``out_path``; with ``dist`` (from
     :func:`distributed`) each process takes every ``world``-th record and the last to finish
-    merges the parts into ``out_path`` in input order.
+    merges the parts into ``out_path`` in input order. ``date`` (``YYYY-MM-DD``) is the publication
+    date of the records that do not give their own.
     """
+    if (dist or resume) and fmt in ("csv", "geojson"):
+        raise DataError(f"--format {fmt} is written by one process from the start; use jsonl or events for --resume "
+                        "and several processes")
     skip = _resume(out_path, fmt, items) if resume else 0
     todo = list(enumerate(items))[skip:]
     if dist:
         todo = todo[dist["rank"]:: dist["world"]]
-    records = _in_order(ex, todo, progress)
+    records = _in_order(ex, todo, progress, date)
     if fmt == "html":
         from marsad.model.html import render_html
 
@@ -86,7 +120,7 @@ def predict(ex, items: list, fmt: str, out_path: Path | None, *, resume: bool = 
     return sum(1 for _, t in items if isinstance(t, dict))
 
 
-def _in_order(ex, todo: list, progress: bool):
+def _in_order(ex, todo: list, progress: bool, date: str | None = None):
     """``(position, id, record)`` in input order: extracted ones from the stream, bad ones in their place."""
     good = [(k, text) for k, (_, text) in todo if isinstance(text, str)]
     results = ex.extract_iter(iter(good), progress=progress, total=len(good))
@@ -96,7 +130,8 @@ def _in_order(ex, todo: list, progress: bool):
             yield k, rid, {"text": None, "entities": [], "relations": [], **text}
         else:
             assert nxt is not None and nxt[0] == k
-            yield k, rid, nxt[1]
+            when = getattr(text, "date", None) or date
+            yield k, rid, ({**nxt[1], "text": str(nxt[1]["text"]), "date": when} if when else nxt[1])
             nxt = next(results, None)
 
 
@@ -109,12 +144,18 @@ def _write_lines(records, fmt: str, out_path: Path | None, append: bool, dist: d
     except OSError as e:
         raise DataError(f"{target}: cannot write ({e.strerror}); check that its folder exists and is writable") from None
     try:
+        stream.write(_head(fmt) if not append else "")
+        first = True
         for k, rid, rec in records:
             line = format_record(rid, rec, fmt)
             if dist:
                 line = "".join(f"{k}\t{part}\n" for part in line.split("\n")[:-1])
+            if fmt == "geojson" and line:  # features are comma-separated inside the collection
+                line = ("" if first else ",\n") + line.rstrip("\n").replace("\n", ",\n")
+                first = False
             stream.write(line)
             stream.flush()
+        stream.write(_TAIL.get(fmt, ""))
     finally:
         if stream is not sys.stdout:
             stream.close()
@@ -135,9 +176,12 @@ def _dumps(obj) -> str:
 
 
 def format_record(rid, record: dict, fmt: str) -> str:
-    """The output lines of one record: a JSONL line, event lines, or a CoNLL block."""
+    """The output lines of one record: a JSONL line, event lines, CSV rows, GeoJSON features
+    (one a line, joined by the writer), or a CoNLL block."""
     from marsad.model.events import events_from_record
 
+    if fmt in ("csv", "geojson"):
+        return _format_mapped(rid, record, fmt)
     if fmt == "jsonl":
         return _dumps({"id": rid, **record})
     if fmt == "events":
@@ -152,7 +196,56 @@ def format_record(rid, record: dict, fmt: str) -> str:
         lines = [f"# id = {rid}"] + [f"{t.text}\t{tag}" for t, tag in zip(tokens, tags)]
         # unpaired surrogates cannot be written as UTF-8: show them as \udXXX
         return ("\n".join(lines) + "\n\n").encode("utf-8", "backslashreplace").decode("utf-8")
-    raise ValueError(f"format must be jsonl, events or conll, got {fmt!r}")
+    raise ValueError(f"format must be one of {', '.join(f for f in FORMATS if f != 'html')}, got {fmt!r}")
+
+
+def _acled_header() -> list[str]:
+    from marsad.model.events import acled_row
+
+    return list(acled_row({}))
+
+
+# CSV: UTF-8 with a byte-order mark, so spreadsheet programs read the Arabic right
+def _head(fmt: str) -> str:
+    """What a file of this format opens with: the CSV header (after a BOM), the GeoJSON collection."""
+    if fmt == "csv":
+        return "\ufeff" + _csv_line(_acled_header())
+    return '{"type": "FeatureCollection", "features": [\n' if fmt == "geojson" else ""
+
+
+_TAIL = {"geojson": "\n]}\n"}
+
+
+def _csv_line(values) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["" if v is None else str(v).replace("\n", " ") for v in values])
+    return buf.getvalue()
+
+
+def _format_mapped(rid, record: dict, fmt: str) -> str:
+    """CSV rows (ACLED columns) or GeoJSON Feature lines of one record's events; a bad record
+    is a row / feature with its error, so it keeps its place."""
+    from marsad.model.events import acled_row, events_from_record
+
+    if record.get("error"):
+        rows = [{"source": rid, "notes": f"error: {record['error']}"}]
+        feats = [{"type": "Feature", "geometry": None, "properties": {"record_id": rid, "error": record["error"]}}]
+    else:
+        events = events_from_record(record, rid)
+        rows = [acled_row(ev) for ev in events]
+        feats = [_feature(ev) for ev in events]
+    if fmt == "csv":
+        header = _acled_header()
+        return "".join(_csv_line(row.get(h) for h in header) for row in rows)
+    return "".join(_dumps(f) for f in feats)
+
+
+def _feature(ev: dict) -> dict:
+    """One event as a GeoJSON Feature (RFC 7946: [longitude, latitude]; no geometry when not placed)."""
+    has_point = isinstance(ev.get("lat"), (int, float)) and isinstance(ev.get("lon"), (int, float))
+    geometry = {"type": "Point", "coordinates": [ev["lon"], ev["lat"]]} if has_point else None
+    props = {k: v for k, v in ev.items() if k not in ("relations", "casualties")}
+    return {"type": "Feature", "id": f"{ev['record_id']}-{ev['event']}", "geometry": geometry, "properties": props}
 
 
 # --- resuming ----------------------------------------------------------------------------------
