@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -383,7 +385,7 @@ def test_200_concurrent_requests(server, extractor):
           f"({200 / t_conc:.0f}/s); throughput ratio {ratio:.2f}; "
           f"{calls} model calls for {after['texts'] - before['texts']} texts")
     assert after["texts"] - before["texts"] == 200 and calls < 100  # batched: far fewer model calls than texts
-    assert ratio > 1
+    assert ratio >= 2  # the bar; 4-5x measured on 2 busy Zen 3 cores
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -418,6 +420,8 @@ def test_page_in_chromium(server, browser, extractor, tmp_path):
     shot = tmp_path / "serve_page.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 1000
+    if os.environ.get("MARSAD_UPDATE_SCREENSHOTS"):  # the README's picture: MARSAD_UPDATE_SCREENSHOTS=1 pytest -k page
+        shutil.copyfile(shot, Path(__file__).parent / "screenshots" / "serve_page.png")
 
 
 # --- the command ---------------------------------------------------------------------------------
