@@ -29,11 +29,13 @@ __all__ = ["build_model", "save_model", "load_model", "atomic_dir", "find_checkp
 
 
 # --- a new model -------------------------------------------------------------------------------
-def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, shared_tokenizer: Path | None = None):
+def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, shared_tokenizer: Path | None = None,
+                gazetteer=None):
     """``(model, tokenizer, gazetteer)`` for a new run of ``config``: the encoder it names (built
     from scratch with a vocabulary learnt from ``records["train"]``, or pretrained) under fresh
     heads. ``shared_tokenizer``: a folder where the first of several processes saves the learnt
-    vocabulary and the others read it."""
+    vocabulary and the others read it. ``gazetteer``: a loaded one to use instead of
+    ``model.gazetteer``'s (a distilled student reads its teacher's)."""
     m = config.model
     settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden)
     if m.encoder == "scratch":
@@ -41,7 +43,7 @@ def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, 
     else:
         encoder, tokenizer = _pretrained_encoder(m.encoder, m.dropout, log)
     settings.max_length = min(settings.max_length, getattr(encoder.config, "max_position_embeddings", settings.max_length))
-    gazetteer = _gazetteer(config, encoder, log)
+    gazetteer = gazetteer if gazetteer is not None else _gazetteer(config, encoder, log)
     settings.gazetteer = gazetteer is not None
     return MarsadModel.from_encoder(encoder, settings), tokenizer, gazetteer
 
@@ -260,6 +262,13 @@ def _card_metadata(config: TrainConfig, result: dict, reports: dict) -> dict:
     return meta
 
 
+def _distill_line(d) -> str:
+    """The model card's line for a student trained by ``marsad distill``."""
+    s = d.student
+    return (f"- distilled from the teacher `{d.teacher}` (temperature {d.temperature}, soft-loss weight {d.alpha}): "
+            f"a {s.num_layers}-layer student of hidden size {s.hidden_size} on the teacher's tokenizer")
+
+
 def model_card(config: TrainConfig, result: dict, reports: dict) -> str:
     """The trained model's ``README.md``: hub front matter, data, scores, reports, use, config."""
     front = yaml.safe_dump(_card_metadata(config, result, reports), allow_unicode=True, sort_keys=False)
@@ -269,6 +278,7 @@ def model_card(config: TrainConfig, result: dict, reports: dict) -> str:
         "Tags ACTOR / LOCATION / CASUALTY spans (IOB2) and the relations between them (CONTROLS, ATTACKS, "
         "WITHDRAWS_FROM, CASUALTY_IN, CAUSED_BY) in Arabic news, following the marsad annotation spec.", "",
         f"- encoder: `{config.model.encoder}`",
+        *([_distill_line(config.distill)] if getattr(config, "distill", None) is not None else []),
         f"- training data: {', '.join(f'`{f}`' for f in config.data.train)}; the annotations derived from ANERcorp "
         "(`data/real/`) are CC BY-SA 4.0, hence the licence of a model trained on them" if any(Path(f).parent.name == "real" for f in config.data.train)
         else f"- training data: {', '.join(f'`{f}`' for f in config.data.train)}",

@@ -1,4 +1,4 @@
-"""The ``marsad`` command line: validate, convert, train, evaluate, predict, serve.
+"""The ``marsad`` command line: validate, convert, train, distill, evaluate, predict, serve.
 
 Argparse and thin commands over the library (``predict``'s engine is :mod:`.predict`). Errors
 are one line naming the file, line or key and what to do, with a non-zero exit; ``--debug``
@@ -111,6 +111,19 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def cmd_distill(args) -> int:
+    """Train a smaller student from a teacher model (``training/distill.py``), like ``train``."""
+    from .config import DistillConfig, load_config
+    from .distill import distill
+
+    config = load_config(args.config, args.overrides, cls=DistillConfig)
+    out = Path(args.output_dir or Path("runs") / Path(args.config).stem)
+    result = distill(config, out, resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"\nstudent saved to {out} (best epoch {result['best_epoch']}); metrics in {out}/metrics.json")
+    return EXIT_OK
+
+
 def _load_extractor(path: str, **kwargs):
     """``Extractor.from_pretrained``; a device or precision this machine cannot give is a usage error."""
     from marsad.model import Extractor
@@ -217,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=3")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("distill", help="train a smaller student from a trained teacher model (YAML with a distill: section)")
+    p.add_argument("config")
+    p.add_argument("--output-dir", "-o", help="where the student goes (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. distill.alpha=0.7")
+    p.set_defaults(func=cmd_distill)
+
     p = sub.add_parser("evaluate", help="seqeval and relation report of a model on gold JSONL")
     p.add_argument("--model", "-m", required=True)
     p.add_argument("data", nargs="+")
@@ -267,7 +287,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # `train CONFIG -o DIR key=value`: argparse leaves overrides given after an option unparsed
-    if extra and getattr(args, "command", None) == "train" and all("=" in x and not x.startswith("-") for x in extra):
+    if extra and getattr(args, "command", None) in ("train", "distill") and all("=" in x and not x.startswith("-") for x in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

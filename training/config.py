@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["EVAL_SPLITS", "check_data_files", "ConfigError", "TrainConfig", "load_config", "apply_overrides", "config_to_dict"]
+__all__ = ["EVAL_SPLITS", "check_data_files", "ConfigError", "TrainConfig", "DistillConfig", "load_config", "apply_overrides",
+           "config_to_dict"]
 
 
 from marsad.model.errors import ConfigError  # noqa: E402
@@ -140,6 +141,55 @@ class TrainConfig:
         return None if path is None else _resolve(path, base)
 
 
+@dataclass
+class StudentShape:
+    """The student encoder of ``marsad distill``: a BERT of this shape on the teacher's tokenizer."""
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 256
+    relation_hidden: int | None = None  # the relation head's width (default: the teacher's)
+    # teacher: start from the teacher's embeddings (projected onto the student's width by SVD where
+    # it is narrower) and, where the layer shapes match, from evenly spaced teacher layers; random: none
+    init: str = "teacher"
+
+
+@dataclass
+class DistillSection:
+    """``marsad distill``: soft targets from a fine-tuned teacher, mixed with the gold loss."""
+
+    teacher: str | None = None  # a trained marsad model folder (relative to the config file)
+    temperature: float = 2.0  # softens both the tag and the relation distributions
+    alpha: float = 0.5  # weight of the soft (teacher) loss; 1 - alpha goes to the gold loss
+    student: StudentShape = field(default_factory=StudentShape)
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """A training config with a ``distill:`` section (``model.encoder`` and ``model.scratch`` are
+    not used: the student's shape is ``distill.student``, its tokenizer and gazetteer the teacher's)."""
+
+    distill: DistillSection = field(default_factory=DistillSection)
+
+    def validate(self) -> None:
+        super().validate()
+        d, s = self.distill, self.distill.student
+        if not d.teacher:
+            raise ConfigError("distill.teacher is not set: give the folder of a trained marsad model, e.g. teacher: ../runs/tiny")
+        if d.temperature <= 0:
+            raise ConfigError(f"distill.temperature must be positive, got {d.temperature}")
+        if not (0 <= d.alpha <= 1):
+            raise ConfigError(f"distill.alpha must be in [0, 1] (the weight of the soft loss), got {d.alpha}")
+        for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            if getattr(s, key) < 1:
+                raise ConfigError(f"distill.student.{key} must be at least 1, got {getattr(s, key)}")
+        if s.hidden_size % s.num_heads:
+            raise ConfigError(f"distill.student.hidden_size ({s.hidden_size}) must be a multiple of num_heads ({s.num_heads})")
+        if s.init not in ("teacher", "random"):
+            raise ConfigError(f"distill.student.init must be teacher or random, got {s.init!r}")
+
+
 def _resolve(p: str, base: Path) -> Path:
     path = Path(p).expanduser()
     return path if path.is_absolute() else (base / path).resolve()
@@ -239,8 +289,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read, override and validate a YAML training config."""
+def load_config(path: str | Path, overrides: list[str] | None = None, cls: type = TrainConfig) -> TrainConfig:
+    """Read, override and validate a YAML training config (``cls=DistillConfig``: a distillation one)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file (shipped ones are in configs/: tiny.yaml, arabert.yaml)")
@@ -253,8 +303,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     data = apply_overrides(data, overrides or [])
+    if cls is TrainConfig and isinstance(data, dict) and "distill" in data:
+        raise ConfigError(f"{path} has a 'distill' section: it is a distillation config; run it with `marsad distill {path}`")
     try:
-        config = _build(TrainConfig, data, "")
+        config = _build(cls, data, "")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     config.source = str(path.resolve())

@@ -30,7 +30,7 @@ from .data import build_dataset, collate, load_records
 from .evaluation import evaluate, format_report, headline
 from .noise import noisy_records
 
-__all__ = ["train", "TrainingError", "EpochSampler"]
+__all__ = ["train", "run_loop", "TrainingError", "EpochSampler"]
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -76,6 +76,13 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
     ``stop_after_epochs`` ends the run after that many epochs in *this* call, as if it had been
     killed right after a checkpoint (used to test ``resume``).
     """
+    return run_loop(_Run, config, output_dir, resume, log, stop_after_epochs)
+
+
+def run_loop(run_class: type, config: TrainConfig, output_dir: str | Path, resume: bool = False, log=print,
+             stop_after_epochs: int | None = None) -> dict:
+    """The loop of :func:`train` over a run of ``run_class`` (:class:`_Run`, or a subclass that
+    builds its model or computes its loss differently, e.g. ``marsad distill``'s)."""
     from accelerate.utils import set_seed
 
     out = Path(output_dir)
@@ -84,7 +91,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
     ckpt = _checkpoint_to_resume(out, resume)
     set_seed(config.seed)
     records, train_records = _load_data(config, say)
-    run = _Run(config, out, accelerator, say, records, train_records, ckpt)
+    run = run_class(config, out, accelerator, say, records, train_records, ckpt)
     t, state = config.train, run.state
     epochs_here = 0
     while state["epoch"] < t.epochs:
@@ -220,7 +227,7 @@ class _Run:
                    leave=False, unit="batch")
         for batch in bar:
             with accelerator.accumulate(model):
-                loss = model(**batch, relation_weight=t.relation_weight)["loss"]
+                loss = self.loss(batch)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and t.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
@@ -235,6 +242,10 @@ class _Run:
             if t.max_minutes is not None and time.monotonic() - self.start > 60 * t.max_minutes:
                 return running / max(seen, 1), True
         return running / max(seen, 1), False
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The loss of one batch: the model's own (tag cross-entropy plus weighted relation loss)."""
+        return self.model(**batch, relation_weight=self.config.train.relation_weight)["loss"]
 
     def _end_epoch(self, loss: float, timed_out: bool) -> None:
         """Score dev (from ``train.eval_from``, and always the last epoch or one cut short), keep
