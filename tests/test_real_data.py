@@ -155,9 +155,10 @@ def test_no_near_copy_of_reserved_text(records):
 def test_near_copies_are_caught():
     from marsad.training.realtext import drop_reserved
 
-    reserved = ["يقدم حوالي 5000 عنصر من القوات الأمريكية في العراق الدعم"]
-    assert drop_reserved(["كان يوجد نحو 1000 عنصر من القوات الأمريكية في سوريا"], reserved) == []
-    assert drop_reserved(["كان يوجد نحو 1000 عنصر من القوات الأمريكية في سوريا"], reserved, n=6) != []
+    # invented sentences (never reserved text): the same sentence about another place and figure
+    reserved = ["قالت المصادر إن 40 طائرة مسيرة قصفت مواقع في البلدة أمس"]
+    assert drop_reserved(["وأكدت الوكالة أن 12 طائرة مسيرة قصفت مواقع في القرية"], reserved) == []
+    assert drop_reserved(["وأكدت الوكالة أن 12 طائرة مسيرة قصفت مواقع في القرية"], reserved, n=6) != []
     # punctuation, diacritics and tatweel do not hide a copy
-    assert drop_reserved(["مصر : من مذكرات خليل السكاكيني في ( 2 / 1 / 1950 ) ."],
-                         ["مصر : من مذكراتِ خليـل السكاكيني في ايار من ( 1950 ) ."]) == []
+    assert drop_reserved(["دمشق : من أوراق الكاتب الراحل في ( 2 / 1 / 1950 ) ."],
+                         ["دمشق : من أوراقِ الكاتـب الراحل في ايار من ( 1950 ) ."]) == []
