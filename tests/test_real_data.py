@@ -152,6 +152,25 @@ def test_no_near_copy_of_reserved_text(records):
     assert drop_reserved(written, reserved) == written
 
 
+@needs_shared
+def test_no_reserved_text_in_any_other_file():
+    """Docs, notes in the markup sources, tests and configs quote no reserved text either: every
+    Arabic line of five words or more in the repository's text files passes the same rule."""
+    import re
+
+    from marsad.training.realtext import drop_reserved
+
+    reserved = {t for ts in reserved_texts(SHARED_DATA).values() for t in ts}
+    skip = {".git", "runs", "__pycache__", ".pytest_cache"}
+    lines = []
+    for f in ROOT.rglob("*"):
+        if f.suffix in (".md", ".txt", ".py", ".yaml", ".yml", ".toml", ".json") and not skip & set(f.relative_to(ROOT).parts):
+            lines += [(f, line) for line in f.read_text(encoding="utf-8", errors="ignore").splitlines()
+                      if len(line.split()) >= 5 and re.search("[\u0600-\u06ff]", line)]
+    kept = set(drop_reserved([line for _, line in lines], reserved))
+    assert [(str(f.relative_to(ROOT)), line[:100]) for f, line in lines if line not in kept] == []
+
+
 def test_near_copies_are_caught():
     from marsad.training.realtext import drop_reserved
 
