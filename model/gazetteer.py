@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .text import PROCLITICS, normalize_word
+from .text import normalize_word, proclitic_variants
 
 __all__ = ["Gazetteer", "GAZETTEER_NAME", "GENERIC_HEADS", "read_world_cities"]
 
@@ -44,17 +44,6 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self.names)
 
-    def _variants(self, word: str) -> list[str]:
-        """The word, and the word without an attached proclitic (``بحلب`` -> ``حلب``, ``للرقة`` -> ``الرقة``)."""
-        out = [word]
-        for c in PROCLITICS:
-            rest = word[len(c):]
-            if word.startswith(c) and len(rest) >= 2:
-                out.append(rest)
-                if c.endswith("ل") and rest.startswith("ل"):
-                    out.append("ا" + rest)
-        return out
-
     def flags(self, words: list[str]) -> list[int]:
         """1 for every word inside a gazetteer match (longest match first), else 0."""
         keys = [_key(w) for w in words]
@@ -64,7 +53,7 @@ class Gazetteer:
             hit = 0
             for n in range(min(self.max_len, len(words) - i), 0, -1):
                 rest = tuple(keys[i + 1 : i + n])
-                if any((v, *rest) in self.names for v in self._variants(keys[i])):
+                if any((v, *rest) in self.names for v in proclitic_variants(keys[i])):
                     hit = n
                     break
             if hit:

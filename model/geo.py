@@ -36,7 +36,7 @@ from pathlib import Path
 import regex
 
 from .gazetteer import GENERIC_HEADS, read_world_cities
-from .text import PROCLITICS, normalize_word
+from .text import normalize_word, proclitic_variants
 
 __all__ = ["Geocoder", "default_geocoder", "geo_key", "haversine_km", "INDEX_VERSION", "GEO_FIELDS"]
 
@@ -185,23 +185,11 @@ def load_index(world_cities: Path | None, cache: Path | None) -> dict:
 
 
 # --- matching ----------------------------------------------------------------------------------
-def _first_word_variants(word: str) -> list[str]:
-    """The word, then without a proclitic (``بحمص`` -> ``حمص``; ``للرقة`` -> ``الرقة``)."""
-    out = [word]
-    for c in PROCLITICS:
-        rest = word[len(c):]
-        if word.startswith(c) and len(rest) >= 2:
-            out.append(rest)
-            if c.endswith("ل") and rest.startswith("ل"):
-                out.append("ا" + rest)
-    return list(dict.fromkeys(out))
-
-
 def _strip_modifiers(words: list[str]) -> tuple[list[str], bool]:
     """Drop bearings and generic heads around the name; True when the place is only "near" it."""
     near = False
     while len(words) > 1:
-        heads = [v for v in _first_word_variants(words[0]) if v in _HEADS or v in _BEARINGS]
+        heads = [v for v in proclitic_variants(words[0]) if v in _HEADS or v in _BEARINGS]
         if not heads:
             break
         near = near or heads[0] in ("ريف", "محيط", "اطراف", "مشارف", "تخوم", "قرب", "ضواحي") or heads[0] in _BEARINGS
@@ -238,7 +226,7 @@ class Geocoder:
         """``(kind, key, rows)`` of the least-stripped reading that names something: a country,
         places, or (last) a city name known without coordinates."""
         keys = []
-        for first in _first_word_variants(words[0]):
+        for first in proclitic_variants(words[0]):
             keys.append(" ".join([first, *words[1:]]))
             if first.startswith("ال") and len(first) > 4:  # الخرطوم is listed as خرطوم
                 keys.append(" ".join([first[2:], *words[1:]]))

@@ -21,11 +21,24 @@ from dataclasses import dataclass
 
 import regex
 
-__all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences", "PROCLITICS"]
+__all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences", "PROCLITICS", "proclitic_variants"]
 
 # Proclitics that attach to a name (conjunction, preposition), longest first: بحلب, وللرقة,
 # فبغداد. One list for the gazetteer's matching and the augmentation's mention swaps.
 PROCLITICS = ("وب", "ول", "فب", "فل", "وك", "و", "ف", "ب", "ل", "ك")
+
+
+def proclitic_variants(word: str) -> list[str]:
+    """The word, then the word without each proclitic it may carry, leaving at least two letters
+    (``بحمص`` -> ``حمص``; ``للرقة`` -> ``لرقة``, ``الرقة``: a ``ل`` before ``ال`` eats its alef)."""
+    out = [word]
+    for c in PROCLITICS:
+        rest = word[len(c):]
+        if word.startswith(c) and len(rest) >= 2:
+            out.append(rest)
+            if c.endswith("ل") and rest.startswith("ل"):
+                out.append("ا" + rest)
+    return list(dict.fromkeys(out))
 
 # Letters (tatweel U+0640 is category Lm), decimal digits, combining marks, underscore. "Space"
 # is what Python's str.isspace() calls space (that includes the separators U+001C-U+001F).

@@ -223,19 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=["jsonl", "conll", "label-studio"])
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("train", help="train a model from a YAML config")
-    p.add_argument("config")
-    p.add_argument("--output-dir", "-o", help="where the model goes (default runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=3")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("distill", help="train a smaller student from a trained teacher model (YAML with a distill: section)")
-    p.add_argument("config")
-    p.add_argument("--output-dir", "-o", help="where the student goes (default runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. distill.alpha=0.7")
-    p.set_defaults(func=cmd_distill)
+    for name, func, what, example, help_ in (
+            ("train", cmd_train, "model", "train.epochs=3", "train a model from a YAML config"),
+            ("distill", cmd_distill, "student", "distill.alpha=0.7",
+             "train a smaller student from a trained teacher model (YAML with a distill: section)")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("config")
+        p.add_argument("--output-dir", "-o", help=f"where the {what} goes (default runs/<config name>)")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help=f"config overrides, e.g. {example}")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("evaluate", help="seqeval and relation report of a model on gold JSONL")
     p.add_argument("--model", "-m", required=True)
