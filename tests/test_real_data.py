@@ -10,8 +10,8 @@ from marsad.training.corpus import corpus_stats, stats_markdown
 from marsad.training.formats import read_conll, validate_file, write_conll
 from marsad.training.labelstudio import read_labelstudio, write_labelstudio
 from marsad.training.markup import parse_markup
-from marsad.training.realtext import (BEGIN, END, FIGNEWS_RESERVED, SOURCES, SPLITS, check_sources, load_real,
-                                      reserved_texts, split_real)
+from marsad.training.corpus import BEGIN, END
+from marsad.training.realtext import FIGNEWS_RESERVED, SOURCES, SPLITS, check_sources, load_real, reserved_texts, split_real
 
 DATA = ROOT / "data"
 SHARED_DATA = SHARED / "data"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from marsad.model.text import normalize_word, tokenize
 
-from .corpus import BEGIN, END, _stable, stats_markdown, write_splits  # noqa: F401  (BEGIN, END: the card's count markers, re-exported)
+from .corpus import _stable, stats_markdown, write_splits
 from .formats import read_jsonl
 from .markup import parse_markup
 
