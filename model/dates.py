@@ -19,7 +19,7 @@ import datetime as dt
 
 import regex
 
-from .text import normalize_word
+from .text import fold_word
 
 __all__ = ["find_date", "parse_date", "DATE_SOURCES"]
 
@@ -33,7 +33,6 @@ _MONTHS = {
     "اكتوبر": 10, "تشرين الاول": 10, "نوفمبر": 11, "تشرين الثاني": 11, "ديسمبر": 12, "كانون الاول": 12,
 }  # fmt: skip
 _WEEKDAYS = {"الاثنين": 0, "الثلاثاء": 1, "الاربعاء": 2, "الخميس": 3, "الجمعه": 4, "السبت": 5, "الاحد": 6}
-_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه"})
 _ASCII_DIGITS = str.maketrans({**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}})
 _MONTH_RE = "|".join(sorted((m.replace(" ", r"\s+") for m in _MONTHS), key=len, reverse=True))
 _ABSOLUTE = regex.compile(rf"(?<!\d)(\d{{1,2}})\s+(?:من\s+)?(?:شهر\s+)?[وبل]?({_MONTH_RE})(?:\s+(?:عام\s+|سنه\s+)?(\d{{4}}))?(?!\p{{L}})")
@@ -46,7 +45,7 @@ _RELATIVE = regex.compile(
 
 def _fold(text: str) -> str:
     """Word-by-word AraBERT normalisation (Arabic-Indic digits to ASCII) and hamza / ى / ة folded."""
-    return " ".join(normalize_word(w) for w in text.split()).translate(_FOLD)
+    return " ".join(fold_word(w) for w in text.split())
 
 
 def parse_date(value) -> dt.date:

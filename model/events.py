@@ -29,7 +29,7 @@ import datetime as dt
 from .casualty import vague_quantity
 from .dates import find_date, parse_date
 from .geo import GEO_FIELDS
-from .text import split_sentences
+from .text import fold_word, split_sentences
 
 __all__ = ["events_from_record", "EVENT_TYPES", "EVENT_MAP", "VAGUE_COUNTS", "ACLED_COLUMNS"]
 
@@ -61,7 +61,7 @@ EVENT_MAP = {
     ("CASUALTY", "civilians"): ("Violence against civilians", "Attack", "ASSAULT"),
     ("CASUALTY", ""): ("Battles", "Armed clash", "FIGHT"),
 }
-# cue -> word stems (hamza-folded, as geo_key folds them); checked in this order
+# cue -> word stems (hamza-folded, as fold_word folds them); checked in this order
 _CUES = (
     ("air", ("غاره", "غارات", "طيران", "طائره", "طاءره", "طاىره", "مسيره", "مسيرات", "جويه")),
     ("shelling", ("قصف", "مدفعي", "صاروخ", "صواريخ", "قذيفه", "قذائف", "قذايف", "هاون", "راجمات")),
@@ -80,9 +80,7 @@ _OLD_TYPE = {"ATTACKS": "attack", "CONTROLS": "territory_control", "WITHDRAWS_FR
 
 
 def _geo_key_text(text: str) -> list[str]:
-    from .geo import geo_key
-
-    return [geo_key(w) for w in text.split()]
+    return [fold_word(w) for w in text.split()]
 
 
 def _cue(sentence: str, kind: str, civilians: bool) -> str:

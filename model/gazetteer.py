@@ -23,6 +23,8 @@ __all__ = ["Gazetteer", "GAZETTEER_NAME", "GENERIC_HEADS", "read_world_cities"]
 GAZETTEER_NAME = "gazetteer.txt"
 # Generic heads of place names ("مدينة حمص" is listed as a city name): dropped to keep the name.
 GENERIC_HEADS = frozenset({"مدينة", "بلدة", "قرية", "حي", "محافظة", "ولاية", "منطقة", "مخيم", "إقليم", "اقليم", "ريف", "مقاطعة"})
+# Alef forms and alef maqsura folded, but not ئ / ؤ / ة as the geocoder's fold_word does: that
+# would make رئيس ("head") the city رييس, and a saved model's feature must not change under it.
 _MATCH = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي"})
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import regex
 
 from .gazetteer import GENERIC_HEADS, read_world_cities
-from .text import normalize_word, proclitic_variants
+from .text import fold_word, proclitic_variants
 
 __all__ = ["Geocoder", "default_geocoder", "geo_key", "haversine_km", "INDEX_VERSION", "GEO_FIELDS"]
 
@@ -47,7 +47,6 @@ DOMINANCE = 10.0
 # Same-country places of one name farther apart than this, with no size to tell them apart, are ambiguous.
 SAME_PLACE_KM = 25.0
 
-_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ؤ": "و", "ئ": "ي", "ى": "ي", "ة": "ه"})
 _ARABIC = regex.compile(r"[\u0621-\u064A]")
 _BEARINGS = frozenset({"شمال", "جنوب", "شرق", "غرب", "وسط", "شمالي", "جنوبي", "شرقي", "غربي", "محيط",
                        "اطراف", "مشارف", "تخوم", "قرب", "ضواحي"})
@@ -61,9 +60,7 @@ _COUNTRY_EN = {"Bosnia and Herzevina": "BA", "Fiji Islands": "FJ", "Hong Kong S.
                "Netherlands": "NL", "Palestinian Territory Occupied": "PS", "Timor-Leste": "TL"}
 
 
-def geo_key(word: str) -> str:
-    """The matching form of one word: AraBERT normalisation, then hamza / ى / ة folded."""
-    return normalize_word(word).translate(_FOLD)
+geo_key = fold_word  # the matching form of one word (model/text.py)
 
 
 _HEADS = frozenset(geo_key(w) for w in GENERIC_HEADS)

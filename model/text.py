@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import regex
 
-__all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences", "PROCLITICS", "proclitic_variants"]
+__all__ = ["Token", "tokenize", "normalize_word", "normalize_text", "split_sentences", "PROCLITICS", "proclitic_variants",
+           "fold_word"]
 
 # Proclitics that attach to a name (conjunction, preposition), longest first: بحلب, وللرقة,
 # فبغداد. One list for the gazetteer's matching and the augmentation's mention swaps.
@@ -140,6 +141,16 @@ def normalize_word(word: str) -> str:
     word = _SURROGATE.sub("\ufffd", word)
     word = _REJECTED.sub(" ", word)
     return " ".join(word.split())
+
+
+_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ؤ": "و", "ئ": "ي", "ى": "ي", "ة": "ه"})
+
+
+def fold_word(word: str) -> str:
+    """The matching form of one word: :func:`normalize_word`, then hamza, alef maqsura and teh
+    marbuta folded (``غزة``, ``غزه`` -> ``غزه``; ``إدلب`` -> ``ادلب``), as real posts spell them
+    either way. The one folding of place names, dates and event cues (gazetteer, geocoder, dates)."""
+    return normalize_word(word).translate(_FOLD)
 
 
 def _mixed_digits(word: str) -> bool:

@@ -56,3 +56,12 @@ def test_model_trained_with_a_gazetteer_carries_it(tmp_path):
     (tmp_path / "out" / "gazetteer.txt").unlink()
     with pytest.raises(ModelLoadError, match="gazetteer.txt is missing"):
         Extractor.from_pretrained(tmp_path / "out", device="cpu")
+
+
+
+def test_common_words_are_not_folded_into_place_names():
+    from marsad.model.gazetteer import Gazetteer
+
+    gaz = Gazetteer(["رييس", "إدلب"])  # a city of the world-cities list, and one with a hamza
+    assert gaz.flags(["حذر", "رئيس", "الحكومة", "في", "ادلب"]) == [0, 0, 0, 0, 1]
+
