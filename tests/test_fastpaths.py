@@ -11,6 +11,8 @@ import shutil
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from conftest import SEED_TXT, overfit_records
@@ -66,6 +68,59 @@ def test_torch_int8_agrees_with_fp32(trained_model, texts, reference):
     recall, f1 = agreement(reference, fast.extract(texts))
     assert sum(map(len, _entities(reference))) > 10
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
+
+
+@pytest.fixture(scope="module", params=["int8", "fp32"])
+def default_path(request, trained_model, texts):
+    """A CPU path that ``precision="auto"`` can pick without native bf16, and each text's record alone."""
+    ex = Extractor.from_pretrained(trained_model, device="cpu", precision=request.param)
+    return ex, {t: ex.extract(t)[0] for t in texts}
+
+
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_outputs_never_depend_on_the_batch(default_path, texts, data):
+    """Any subset, order, batch size or batch budget: each text gets the very same record
+    (entities, scores to the printed digit, relations, counts) as when it is extracted alone.
+    int8 is bit for bit batch-independent by construction (model/int8.py); fp32 differs from
+    batch to batch by float rounding (~1e-6) only, far below the printed digits."""
+    ex, alone = default_path
+    picked = data.draw(st.lists(st.sampled_from(texts), min_size=1, max_size=len(texts)))
+    other = Extractor(ex.model, ex.tokenizer, device="cpu", precision=ex.precision,
+                      batch_size=data.draw(st.integers(1, 8)), batch_tokens=data.draw(st.sampled_from([64, 256, 4096])))
+    assert other.extract(picked) == [alone[t] for t in picked]
+
+
+def test_row_int8_linear_rows_are_independent_and_close_to_fp32():
+    from marsad.model.int8 import RowInt8Linear
+
+    g = torch.Generator().manual_seed(0)
+    linear = torch.nn.Linear(48, 40)
+    x = torch.randn(30, 48, generator=g) * torch.rand(30, 1, generator=g) * 5
+    q = RowInt8Linear(linear)
+    y = q(x)
+    assert torch.equal(q(x[7:8]), y[7:8]) and torch.equal(q(x.flip(0)), y.flip(0))
+    assert torch.equal(q(x.view(5, 6, 48)), y.view(5, 6, 40))
+    want = linear(x).detach()
+    assert (y - want).abs().max() <= 0.03 * want.abs().max()
+
+
+@pytest.mark.parametrize("flags, want", [
+    ({"avx2", "fma"}, "fp32"),                                             # AMD Zen 3
+    ({"avx2", "avx512f", "avx512_vnni"}, "int8"),                          # Cascade Lake / Ice Lake
+    ({"avx2", "avx_vnni"}, "int8"),                                        # Alder Lake
+    ({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}, "int8"),           # AMD Zen 4
+    ({"avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_bf16"}, "bf16"),  # Sapphire Rapids
+])
+def test_auto_precision_is_decided_by_the_cpu_flags(monkeypatch, flags, want):
+    from marsad.model import backends
+
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset(flags))
+    backends.cpu_has_fast_bf16.cache_clear()
+    try:
+        assert backends.auto_precision("cpu") == want
+    finally:
+        backends.cpu_has_fast_bf16.cache_clear()
 
 
 def test_onnx_agrees_with_fp32(onnx_model, texts, reference):
@@ -171,13 +226,12 @@ needs_fast_bf16 = pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU h
 
 
 @needs_fast_bf16
-def test_cpu_bf16_agrees_with_fp32_and_is_the_cpu_default(trained_model, texts, reference):
+def test_cpu_bf16_agrees_with_fp32(trained_model, texts, reference):
     fast = Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
     assert any(p.dtype == torch.bfloat16 for p in fast.backend.fast.parameters())  # the lean BERT forward's matmuls
     assert all(p.dtype == torch.float32 for p in fast.model.relation_head.parameters())
     recall, f1 = agreement(reference, fast.extract(texts))
     assert recall >= 0.95 and f1 >= 0.95, (recall, f1)
-    assert Extractor.from_pretrained(trained_model, device="cpu").precision == "bf16"
 
 
 @needs_fast_bf16
