@@ -516,6 +516,42 @@ def measure_latency(folder: Path, calls: int, reference=None) -> dict:
     return res
 
 
+def measure_sentences(folder: Path, n: int, rounds: int) -> dict:
+    """``Extractor.extract`` on ``n`` sentences in one call (the default path, caches cleared)
+    against the transformers pipeline called once per sentence, as a user tagging sentence by
+    sentence would: tokens/s of each and their ratio (medians over ``rounds`` taking turns)."""
+    import torch
+    import transformers
+    from transformers import pipeline
+
+    from marsad.model import Extractor
+    from marsad.model.text import split_sentences
+
+    sentences = [a[s:e] for a in corpus_articles() for s, e in split_sentences(a)][:n]
+    transformers.logging.set_verbosity_error()
+    pipe = pipeline("token-classification", model=str(folder), aggregation_strategy="simple", device="cpu")
+    ex = Extractor.from_pretrained(folder, device="cpu")
+    tokens = sum(len(ex.tokenizer.tokenize(t)) for t in sentences)
+    for t in sentences[:5]:  # warm-up
+        pipe(t)
+    ex.extract(sentences[:5])
+    secs = {"pipeline_per_sentence": [], "extract_one_call": []}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for t in sentences:
+                pipe(t)
+        secs["pipeline_per_sentence"].append(time.perf_counter() - t0)
+        ex.clear_caches()
+        t0 = time.perf_counter()
+        ex.extract(sentences)
+        secs["extract_one_call"].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in secs.items()}
+    return {"sentences": len(sentences), "tokens": tokens, "precision": ex.precision, "rounds": rounds,
+            **{f"{k}_tokens_per_s": round(tokens / v) for k, v in med.items()},
+            "ratio": round(med["pipeline_per_sentence"] / med["extract_one_call"], 2)}
+
+
 COLD_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -599,7 +635,11 @@ def end_to_end(size: str, folder: Path, args) -> dict:
     calls = args.latency_calls if args.latency_calls is not None else (5 if args.quick else 30)
     colds = args.cold_starts if args.cold_starts is not None else (1 if args.quick else 3)
     n_predict = args.predict_records if args.predict_records is not None else (500 if args.quick else 2000)
+    n_sentences = args.sentences if args.sentences is not None else (100 if args.quick else 410)
     res = {}
+    if n_sentences and size == "tiny":
+        say(f"[{size}] {n_sentences} sentences: one extract call vs the pipeline once per sentence")
+        res["sentences"] = measure_sentences(folder, n_sentences, 1 if args.quick else 3)
     if calls:
         say(f"[{size}] latency: {calls} single ~400-word articles per path")
         res["latency"] = measure_latency(folder, calls)
@@ -671,6 +711,8 @@ def main(argv=None) -> int:
                     help="fresh processes timing import + load + first article (0 = skip; default 3, --quick 1)")
     ap.add_argument("--predict-records", type=int, default=None,
                     help="records of the `marsad predict` end-to-end run (0 = skip; default 2000, --quick 500)")
+    ap.add_argument("--sentences", type=int, default=None,
+                    help="sentences for the one-call extract vs per-sentence pipeline ratio, tiny size (default 410; 0: skip)")
     ap.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -748,6 +790,9 @@ def main(argv=None) -> int:
                                         "fp32 Extractor's relations; agreement.casualty: (start, end, count, approximate, "
                                         "status) of its CASUALTY entities; min_recall: the lowest of the three recalls "
                                         "(fastest_at_99pct_agreement ranks paths by it)",
+        "sentences": "offline size: Extractor.extract on N corpus test sentences in one call (precision=auto, caches "
+                     "cleared) against pipeline(aggregation_strategy='simple') called once per sentence; ratio of "
+                     "median seconds over rounds taking turns",
         "latency": "Extractor.extract on one ~400-word article a call (caches cleared before each), p50/p95 ms over "
                    "the calls, default path (precision=auto) and fp32 taking turns",
         "cold_start": "a fresh python process: import torch + marsad, Extractor.from_pretrained (precision=auto), the "
@@ -794,6 +839,11 @@ def _extra_lines(res: dict) -> list[str]:
             lines.append(f"{p:<10} agreement with fp32 (recall / F1): entities {ag['recall']} / {ag['f1']}, relations "
                          f"{ag['relations']['recall']} / {ag['relations']['f1']}, casualty fields "
                          f"{ag['casualty']['recall']} / {ag['casualty']['f1']}")
+    sen = res.get("sentences")
+    if sen:
+        lines.append(f"{sen['sentences']} sentences ({sen['precision']}): one extract call {sen['extract_one_call_tokens_per_s']} "
+                     f"tokens/s, pipeline once per sentence {sen['pipeline_per_sentence_tokens_per_s']} tokens/s: "
+                     f"{sen['ratio']}x")
     lat = res.get("latency")
     if lat:
         parts = [f"{k} p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms" for k, v in lat.items() if isinstance(v, dict)]
