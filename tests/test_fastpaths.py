@@ -254,6 +254,7 @@ def test_cpu_without_native_bf16_refuses_it(trained_model, monkeypatch):
     import marsad.model.backends as backends
 
     monkeypatch.setattr(backends, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2", "fma"}))  # nor VNNI (int8's CPUs)
     with pytest.raises(ValueError, match="would be emulated"):
         Extractor.from_pretrained(trained_model, device="cpu", precision="bf16")
     assert Extractor.from_pretrained(trained_model, device="cpu").precision == "fp32"
