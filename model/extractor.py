@@ -122,12 +122,12 @@ class Extractor:
         return out
 
     def clear_caches(self) -> None:
-        """Forget the words seen so far (normalisation, sub-word and casualty-reading caches), e.g. to
-        time a cold start."""
+        """Forget the words seen so far (normalisation, sub-word, place-name, casualty caches)."""
         from .casualty import clear_caches
 
         normalize_word.cache_clear()
         self._subwords.clear()
+        getattr(self.gazetteer, "clear_cache", lambda: None)()  # no gazetteer: nothing to clear
         clear_caches()
 
     # --- internals -------------------------------------------------------------------------

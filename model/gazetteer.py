@@ -42,9 +42,19 @@ class Gazetteer:
             if words and any(len(w) > 1 for w in words):
                 self.names.add(words)
         self.max_len = max((len(n) for n in self.names), default=0)
+        # first word -> the lengths of the names it starts, longest first: most words start none
+        by_first: dict[str, set[int]] = {}
+        for n in self.names:
+            by_first.setdefault(n[0], set()).add(len(n))
+        self.lengths = {w: sorted(ls, reverse=True) for w, ls in by_first.items()}
+        self._starts: dict[str, tuple[str, ...]] = {}  # word -> its forms that start a name (a cache)
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def clear_cache(self) -> None:
+        """Forget the words seen so far."""
+        self._starts.clear()
 
     def flags(self, words: list[str]) -> list[int]:
         """1 for every word inside a gazetteer match (longest match first), else 0."""
@@ -52,12 +62,13 @@ class Gazetteer:
         out = [0] * len(words)
         i = 0
         while i < len(words):
-            hit = 0
-            for n in range(min(self.max_len, len(words) - i), 0, -1):
-                rest = tuple(keys[i + 1 : i + n])
-                if any((v, *rest) in self.names for v in proclitic_variants(keys[i])):
-                    hit = n
-                    break
+            starts = self._starts.get(keys[i])
+            if starts is None:
+                if len(self._starts) > 1 << 18:  # a long-running service: keep the cache bounded
+                    self._starts.clear()
+                starts = self._starts[keys[i]] = tuple(v for v in proclitic_variants(keys[i]) if v in self.lengths)
+            lengths = sorted({n for v in starts for n in self.lengths[v] if n <= len(words) - i}, reverse=True)
+            hit = next((n for n in lengths if any((v, *keys[i + 1 : i + n]) in self.names for v in starts)), 0)
             if hit:
                 out[i : i + hit] = [1] * hit
                 i += hit

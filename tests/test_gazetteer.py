@@ -65,3 +65,14 @@ def test_common_words_are_not_folded_into_place_names():
     gaz = Gazetteer(["رييس", "إدلب"])  # a city of the world-cities list, and one with a hamza
     assert gaz.flags(["حذر", "رئيس", "الحكومة", "في", "ادلب"]) == [0, 0, 0, 0, 1]
 
+
+
+def test_longest_name_wins_and_the_word_cache_can_be_cleared():
+    from marsad.model.gazetteer import Gazetteer
+
+    gaz = Gazetteer(["دير", "دير الزور", "دير الزور الجديدة", "حلب"])
+    words = ["قصف", "بدير", "الزور", "الجديدة", "ودير", "البلح", "وحلب"]
+    assert gaz.flags(words) == [0, 1, 1, 1, 1, 0, 1]
+    assert gaz._starts  # the words' name-starting forms are remembered...
+    gaz.clear_cache()
+    assert not gaz._starts and gaz.flags(words) == [0, 1, 1, 1, 1, 0, 1]  # ...and relearnt
