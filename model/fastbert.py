@@ -13,13 +13,13 @@ the matmuls, take most of the time; ``bench/throughput.py`` measures the paths):
   the layer norms and the embeddings stay fp32, as under autocast. The matmuls see the batch
   as rows padded to a multiple of :data:`ROWS`: oneDNN compiles a kernel for every new row
   count, which costs more than the matmul, so a stream of batches of any shape reuses a few;
-* in ``int8`` mode the matmuls, but the last layer's (it feeds the heads: in fp32 its relation
-  agreement with fp32 rose from 99.49% to 99.64% on the offline model), are
+* in ``int8`` mode every layer's matmuls except the last layer's are
   :class:`~.int8.RowInt8Linear` (int8 weights, each token's activations quantised on their
-  own) and attention runs sentence by sentence on the unpadded
-  keys, so every number a sentence gets is computed from that sentence alone: its outputs are
-  bit for bit the same in any batch (padding otherwise moves fp32 attention sums by ~1e-6,
-  which int8 rounding can turn into a visible change);
+  own); the last layer feeds the heads and stays fp32 (relation agreement with fp32 on the
+  offline model: 99.49% with it in int8, 99.64% without). Attention runs sentence by sentence
+  on the unpadded keys, so every number a sentence gets is computed from that sentence alone
+  and its outputs are bit for bit the same in any batch (padding otherwise moves fp32 attention
+  sums by ~1e-6, which int8 rounding can turn into a visible change);
 * no autograd, no dropout, no per-layer Python objects.
 
 :func:`fast_bert` builds it from a ``BertModel`` (embeddings shared; fused and bf16 weights

@@ -1,9 +1,11 @@
 """int8 on the CPU with outputs that never depend on the batch.
 
 :class:`RowInt8Linear` is a Linear layer in int8 whose output for a row (a token) depends on
-that row alone; :func:`quantize_int8` puts it in place of an encoder's Linear layers (the
-``int8`` precision for encoders :mod:`.fastbert` does not cover; BERT encoders run it inside
-:class:`~.fastbert.FastBert`, which also keeps attention per sentence).
+that row alone. BERT encoders (AraBERT, the offline model) run it inside
+:class:`~.fastbert.FastBert`, which also keeps attention per sentence: bit-for-bit
+batch-independent. :func:`quantize_int8` puts it in place of the Linear layers of other
+encoders, whose own batched attention leaves float noise (~1e-6) that int8 rounding can
+occasionally turn into a visible score change.
 """
 
 from __future__ import annotations
