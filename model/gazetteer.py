@@ -41,13 +41,12 @@ class Gazetteer:
             words = tuple(_key(w) for w in name.split() if w)
             if words and any(len(w) > 1 for w in words):
                 self.names.add(words)
-        self.max_len = max((len(n) for n in self.names), default=0)
-        # first word -> the lengths of the names it starts, longest first: most words start none
-        by_first: dict[str, set[int]] = {}
+        # first word -> the lengths of the names it starts: most words start none
+        self.lengths: dict[str, set[int]] = {}
         for n in self.names:
-            by_first.setdefault(n[0], set()).add(len(n))
-        self.lengths = {w: sorted(ls, reverse=True) for w, ls in by_first.items()}
-        self._starts: dict[str, tuple[str, ...]] = {}  # word -> its forms that start a name (a cache)
+            self.lengths.setdefault(n[0], set()).add(len(n))
+        # word -> (its forms that start a name, their names' lengths longest first): a cache
+        self._starts: dict[str, tuple[tuple[str, ...], list[int]]] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -62,19 +61,24 @@ class Gazetteer:
         out = [0] * len(words)
         i = 0
         while i < len(words):
-            starts = self._starts.get(keys[i])
-            if starts is None:
-                if len(self._starts) > 1 << 18:  # a long-running service: keep the cache bounded
-                    self._starts.clear()
-                starts = self._starts[keys[i]] = tuple(v for v in proclitic_variants(keys[i]) if v in self.lengths)
-            lengths = sorted({n for v in starts for n in self.lengths[v] if n <= len(words) - i}, reverse=True)
-            hit = next((n for n in lengths if any((v, *keys[i + 1 : i + n]) in self.names for v in starts)), 0)
+            starts, lengths = self._starts.get(keys[i]) or self._name_starts(keys[i])
+            hit = next((n for n in lengths if n <= len(words) - i
+                        and any((v, *keys[i + 1 : i + n]) in self.names for v in starts)), 0)
             if hit:
                 out[i : i + hit] = [1] * hit
                 i += hit
             else:
                 i += 1
         return out
+
+    def _name_starts(self, key: str) -> tuple[tuple[str, ...], list[int]]:
+        """The forms of ``key`` (itself, without a proclitic) that start a name, and those names'
+        lengths, longest first; remembered (a long-running service keeps the cache bounded)."""
+        if len(self._starts) > 1 << 18:
+            self._starts.clear()
+        starts = tuple(v for v in proclitic_variants(key) if v in self.lengths)
+        self._starts[key] = (starts, sorted({n for v in starts for n in self.lengths[v]}, reverse=True))
+        return self._starts[key]
 
     # --- files -----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:

@@ -149,7 +149,8 @@ _FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ؤ": "و
 def fold_word(word: str) -> str:
     """The matching form of one word: :func:`normalize_word`, then hamza, alef maqsura and teh
     marbuta folded (``غزة``, ``غزه`` -> ``غزه``; ``إدلب`` -> ``ادلب``), as real posts spell them
-    either way. The one folding of place names, dates and event cues (gazetteer, geocoder, dates)."""
+    either way. The one folding of the geocoder, dates and event cues (the gazetteer keeps a
+    lighter key: see ``gazetteer.py``)."""
     return normalize_word(word).translate(_FOLD)
 
 
