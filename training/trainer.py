@@ -28,6 +28,7 @@ from .checkpoint import (atomic_dir, build_model, find_checkpoint, load_model, l
 from .config import EVAL_SPLITS, TrainConfig, check_data_files, config_to_dict
 from .data import build_dataset, collate, load_records
 from .evaluation import evaluate, format_report, headline
+from .fastdropout import use_fast_dropout
 from .noise import noisy_records
 
 __all__ = ["train", "run_loop", "TrainingError", "EpochSampler"]
@@ -177,7 +178,7 @@ class _Run:
             with self.accelerator.main_process_first():
                 model, tokenizer, gazetteer = build_model(self.config, self.records, self.say, shared_tokenizer=shared)
         self.say(f"encoder: {self.config.model.encoder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
-        return model, tokenizer, gazetteer
+        return use_fast_dropout(model), tokenizer, gazetteer
 
     def _prepare(self, ckpt: Path | None) -> None:
         """Batches (length-bucketed, in an order set by seed and epoch), optimizer and schedule,
