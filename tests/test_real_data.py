@@ -72,6 +72,17 @@ def test_jsonl_is_what_the_sources_build(splits):
     assert stored == {r["id"]: r for r in built}
 
 
+def test_train_parties_is_the_train_records_with_a_party_or_casualty(splits):
+    """``train-parties.jsonl`` (listed a second time by the configs) is exactly the train records
+    naming an ACTOR or a CASUALTY, in order: place-only sentences are not doubled."""
+    from marsad.training.formats import read_jsonl
+
+    parties = read_jsonl(DATA / "real" / "train-parties.jsonl")
+    expected = [r for r in splits["train"] if {e["label"] for e in r["entities"]} & {"ACTOR", "CASUALTY"}]
+    assert [r["id"] for r in parties] == [r["id"] for r in expected]
+    assert 0 < len(parties) < len(splits["train"])
+
+
 def test_data_card_counts_match_the_files(splits):
     card = (DATA / "real" / "README.md").read_text(encoding="utf-8")
     table = card.split(BEGIN)[1].split(END)[0].strip()

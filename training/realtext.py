@@ -13,7 +13,8 @@ Commands (run from the repository root, ``--shared`` points at the shared data f
   file per source, in that markup layout (annotators add brackets and relations in place);
 - ``python -m marsad.training.realtext build`` checks every record against its source (the text
   must be the source's text, character for character, and never reserved text), splits by source
-  document into ``data/real/{train,dev,test}.jsonl`` and refreshes the counts in ``data/real/README.md``.
+  document into ``data/real/{train,dev,test}.jsonl`` (plus ``train-parties.jsonl``: the train
+  records naming an ACTOR or a CASUALTY) and refreshes the counts in ``data/real/README.md``.
 
 **Reserved for independent evaluation** (never annotated, trained on or tuned against): the
 ANERcorp test split, the Wojood sample test split, and the FIGNEWS rows whose source language is
@@ -35,7 +36,7 @@ from pathlib import Path
 from marsad.model.text import normalize_word, tokenize
 
 from .corpus import _stable, stats_markdown, write_splits
-from .formats import read_jsonl
+from .formats import read_jsonl, write_jsonl
 from .markup import parse_markup
 
 __all__ = [
@@ -51,6 +52,7 @@ FIGNEWS_FILE = "fignews2024/FIGNEWS-2024-TEXT-IAA.tsv"
 ANER_TRAIN, ANER_TEST = "anercorp/train.txt", "anercorp/test.txt"
 WOJOOD_TRAIN, WOJOOD_TEST = "wojood_sample/train.txt", "wojood_sample/test.txt"
 SPLITS = ("train", "dev", "test")
+PARTY_LABELS = ("ACTOR", "CASUALTY")
 _WORDLIKE = regex.compile(r"[\p{L}\p{Nd}]")
 NEAR_COPY = 5  # words in a row shared with reserved text that make a text a near-copy of it
 
@@ -284,7 +286,12 @@ def build_real(root: Path, shared: Path) -> dict:
     for r in records:
         r["meta"].pop("file", None)
         r["meta"]["region"] = r["meta"]["source"]
-    return write_splits(split_real(records), root / "real", root / "real" / "README.md")
+    splits = split_real(records)
+    # the train records that name a party or a casualty: configs list them a second time, so the
+    # rarer conflict content weighs double while place-only sentences are seen once an epoch
+    parties = [r for r in splits["train"] if any(e["label"] in PARTY_LABELS for e in r["entities"])]
+    write_jsonl(parties, root / "real" / "train-parties.jsonl")
+    return write_splits(splits, root / "real", root / "real" / "README.md")
 
 
 def load_real(root: Path) -> dict[str, list[dict]]:
