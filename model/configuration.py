@@ -29,6 +29,7 @@ class MarsadSettings:
     max_length: int = 256  # sub-word positions per window, [CLS] and [SEP] included
     stride: int = 32  # words shared by consecutive windows of a long sentence
     relation_hidden: int = 256
+    relation_before: int = 0  # words before a pair's first entity max-pooled into its features (Arabic's verb-first clauses)
     gazetteer: bool = False  # token type 1 marks place-name gazetteer words (gazetteer.txt in the folder)
     format_version: int = FORMAT_VERSION
     spec_version: str = SPEC_VERSION

@@ -44,17 +44,20 @@ class RelationHead(nn.Module):
 
     A pair is ``[batch, head_start, head_end, tail_start, tail_end, head_type, tail_type]``
     (word indices, end exclusive). Its features: first and last word of each entity, a max-pool
-    of the words between them (where the verb usually is), both entity types and their
+    of the words between them (where the verb of a subject-verb-object clause is), with
+    ``before`` > 0 a max-pool of up to ``before`` words before the first of the two (where the
+    verb of a verb-first clause is: ``قصفت [القوات] [حمص]``), both entity types and their
     bucketed distance. Classes a pair's types cannot take are masked out.
     """
 
-    def __init__(self, hidden: int, inner: int, num_relations: int, num_types: int, dropout: float = 0.1, buckets: int = 12):
+    def __init__(self, hidden: int, inner: int, num_relations: int, num_types: int, dropout: float = 0.1, buckets: int = 12,
+                 before: int = 0):
         super().__init__()
-        self.buckets = buckets
+        self.buckets, self.before = buckets, before
         self.type_emb = nn.Embedding(num_types, 32)
         self.dist_emb = nn.Embedding(2 * buckets, 32)
         self.mlp = nn.Sequential(
-            nn.Linear(5 * hidden + 3 * 32, inner),
+            nn.Linear((5 + (before > 0)) * hidden + 3 * 32, inner),
             nn.GELU(),
             nn.Dropout(dropout),
             nn.Linear(inner, num_relations),
@@ -63,9 +66,12 @@ class RelationHead(nn.Module):
     def forward(self, words: torch.Tensor, pairs: torch.Tensor, max_elements: int = 1 << 24) -> torch.Tensor:
         # words: (B, W, H); pairs: (P, 7) -> logits (P, R)
         b, hs, he, ts, te, htype, ttype = pairs.unbind(-1)
-        ctx = range_max(words, b, torch.minimum(he, te), torch.maximum(hs, ts), max_elements)
+        ctx = [range_max(words, b, torch.minimum(he, te), torch.maximum(hs, ts), max_elements)]
+        if self.before:
+            first = torch.minimum(hs, ts)
+            ctx.append(range_max(words, b, (first - self.before).clamp(min=0), first, max_elements))
         dist = self.dist_emb(_bucket(ts - hs, self.buckets))
-        feats = torch.cat([words[b, hs], words[b, he - 1], words[b, ts], words[b, te - 1], ctx,
+        feats = torch.cat([words[b, hs], words[b, he - 1], words[b, ts], words[b, te - 1], *ctx,
                            self.type_emb(htype), self.type_emb(ttype), dist], -1)
         return self.mlp(feats)
 
@@ -131,7 +137,8 @@ class MarsadModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, config.num_labels)
         s = self.settings
-        self.relation_head = RelationHead(hidden, s.relation_hidden, len(s.relation_labels), len(s.entity_labels), dropout)
+        self.relation_head = RelationHead(hidden, s.relation_hidden, len(s.relation_labels), len(s.entity_labels), dropout,
+                                          before=s.relation_before)
         # allowed[pair_type, relation]: which relation classes a (head, tail) type pair can take
         pair_types = s.pair_types
         allowed = torch.zeros(len(s.entity_labels), len(s.entity_labels), len(s.relation_labels), dtype=torch.bool)

@@ -205,6 +205,28 @@ def test_range_max_equals_masked_max():
             assert torch.allclose(zero if grad is None else grad, zero if want_grad is None else want_grad)
 
 
+def test_relation_head_reads_the_words_before_a_pair_by_hand():
+    """With ``before=2`` a pair's features gain the max of the two words before its first entity
+    (fewer at the start of the sentence, zeros at word 0), after the max of the words between."""
+    import torch
+
+    from marsad.model.modeling import RelationHead
+
+    words = torch.arange(2 * 8 * 3, dtype=torch.float).reshape(2, 8, 3) * torch.tensor([1.0, -1.0, 0.5])
+    head = RelationHead(3, 4, 6, 3, dropout=0.0, before=2)
+    assert head.mlp[0].in_features == 6 * 3 + 3 * 32
+    head.mlp = torch.nn.Sequential(torch.nn.Identity())  # the head's input features, as they are
+    # [batch, head_start, head_end, tail_start, tail_end, head_type, tail_type]
+    pairs = torch.tensor([[0, 4, 5, 6, 8, 0, 1], [1, 5, 6, 1, 2, 2, 1], [0, 0, 1, 3, 4, 0, 1]])
+    feats = head(words, pairs)
+    between, before = feats[:, 12:15], feats[:, 15:18]
+    assert torch.equal(between[0], words[0, 5])                       # word 5 lies between 4..5 and 6..8
+    assert torch.equal(before[0], torch.maximum(words[0, 2], words[0, 3]))  # words 2-3 precede word 4
+    assert torch.equal(before[1], words[1, 0])                        # only word 0 precedes word 1
+    assert torch.equal(before[2], torch.zeros(3))                     # nothing precedes word 0
+    assert RelationHead(3, 4, 6, 3).mlp[0].in_features == 5 * 3 + 3 * 32  # before=0: the layout of older models
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(1, 300), min_size=0, max_size=120), st.sampled_from([64, 512, 2048]),
        st.integers(1, 40), st.integers(0, 500))

@@ -37,7 +37,8 @@ def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, 
     vocabulary and the others read it. ``gazetteer``: a loaded one to use instead of
     ``model.gazetteer``'s (a distilled student reads its teacher's)."""
     m = config.model
-    settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden)
+    settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden,
+                              relation_before=m.relation_before)
     if m.encoder == "scratch":
         encoder, tokenizer = _scratch_encoder(config, records["train"], shared_tokenizer)
     else:

@@ -44,6 +44,7 @@ class ModelSection:
     max_length: int = 256
     stride: int = 32
     relation_hidden: int = 256
+    relation_before: int = 0  # words before a pair's first entity that the relation head also reads
     dropout: float = 0.1
     gazetteer: str | None = None  # a world-cities CSV: place names become an input feature (model/gazetteer.py)
 

@@ -94,7 +94,7 @@ def student_config(config: DistillConfig, teacher, teacher_dir: Path) -> Distill
     cfg = copy.deepcopy(config)
     cfg.model = dataclasses.replace(
         cfg.model, encoder="scratch", gazetteer=None, max_length=ts.max_length, stride=ts.stride,
-        relation_hidden=s.relation_hidden or ts.relation_hidden,
+        relation_hidden=s.relation_hidden or ts.relation_hidden, relation_before=ts.relation_before,
         scratch=ScratchEncoder(vocab_size=teacher.config.vocab_size, hidden_size=s.hidden_size, num_layers=s.num_layers,
                                num_heads=s.num_heads, intermediate_size=s.intermediate_size,
                                max_position=teacher.config.max_position_embeddings, tokenizer=str(teacher_dir)))
