@@ -126,6 +126,30 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert la == pytest.approx(lb, rel=1e-3)
 
 
+def test_deterministic_option_holds_for_the_run_only(tmp_path, monkeypatch):
+    """``train.deterministic`` turns torch's deterministic algorithms on while the run trains and
+    restores the setting afterwards; without it the run leaves them as they were."""
+    import torch
+
+    from marsad.training import trainer
+
+    seen = []
+    real_epoch = trainer._Run.epoch
+
+    def epoch(self):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return real_epoch(self)
+
+    monkeypatch.setattr(trainer._Run, "epoch", epoch)
+    recs = overfit_records()[:3]
+    for flag in (True, False):
+        (tmp_path / str(flag)).mkdir()
+        cfg = tiny_config(tmp_path / str(flag), recs, train__epochs=1, train__deterministic=flag, shared_tokenizer=True)
+        train(cfg, tmp_path / f"run-{flag}", log=lambda *a: None)
+        assert not torch.are_deterministic_algorithms_enabled()
+    assert seen == [True, False]
+
+
 def test_records_helper_is_seed_based():
     recs = overfit_records()
     seed = {r["id"]: r for r in read_jsonl(SEED_JSONL)}

@@ -93,6 +93,9 @@ class TrainSection:
     max_minutes: float | None = None  # stop after this many minutes (the best checkpoint is kept)
     relation_weight: float = 1.0
     num_workers: int = 0
+    # torch.use_deterministic_algorithms for the run: byte-for-byte repeats at sizes where some CPU
+    # kernels otherwise sum in a varying order (configs/tiny.yaml's: 7.7% more training time)
+    deterministic: bool = False
 
 
 @dataclass

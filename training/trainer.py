@@ -83,7 +83,17 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False, log
 def run_loop(run_class: type, config: TrainConfig, output_dir: str | Path, resume: bool = False, log=print,
              stop_after_epochs: int | None = None) -> dict:
     """The loop of :func:`train` over a run of ``run_class`` (:class:`_Run`, or a subclass that
-    builds its model or computes its loss differently, e.g. ``marsad distill``'s)."""
+    builds its model or computes its loss differently, e.g. ``marsad distill``'s), with torch's
+    deterministic algorithms for the run where ``train.deterministic`` asks for them."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(before or config.train.deterministic)
+    try:
+        return _loop(run_class, config, output_dir, resume, log, stop_after_epochs)
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def _loop(run_class: type, config: TrainConfig, output_dir: str | Path, resume: bool, log, stop_after_epochs: int | None) -> dict:
     from accelerate.utils import set_seed
 
     out = Path(output_dir)
