@@ -83,6 +83,25 @@ def test_train_parties_is_the_train_records_with_a_party_or_casualty(splits):
     assert 0 < len(parties) < len(splits["train"])
 
 
+def test_no_record_repeats_one_of_another_split(splits):
+    """The build refuses a record that shares three quarters of its six-word runs with a record of
+    another split (an archive title or stock post repeated with another number)."""
+    from marsad.training.realtext import cross_split_copies
+
+    assert cross_split_copies(splits) == []
+
+
+def test_cross_split_copies_are_caught():
+    from marsad.training.realtext import cross_split_copies
+
+    title = "محضر جلسة المجلس البلدي في المدينة القديمة لبحث شؤون الأسواق والطرق والمياه والإنارة العامة رقم {}"
+    a, b = {"id": "a", "text": title.format(246)}, {"id": "b", "text": title.format(268)}
+    other = {"id": "c", "text": "وصل الوفد إلى العاصمة مساء أمس لبحث ملف المعابر مع المسؤولين هناك"}
+    problems = cross_split_copies({"train": [a, other], "test": [b]})
+    assert len(problems) == 1 and "a (train) and b (test)" in problems[0]
+    assert cross_split_copies({"train": [a, b], "test": [other]}) == []  # one split: no leak
+
+
 def test_data_card_counts_match_the_files(splits):
     card = (DATA / "real" / "README.md").read_text(encoding="utf-8")
     table = card.split(BEGIN)[1].split(END)[0].strip()

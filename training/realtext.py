@@ -41,7 +41,7 @@ from .markup import parse_markup
 
 __all__ = [
     "FIGNEWS_RESERVED", "SOURCES", "read_fignews", "read_conll_sentences", "reserved_texts",
-    "source_texts", "split_real", "check_files", "build_real", "is_conflict_sentence", "unlabelled_texts", "drop_reserved",
+    "source_texts", "split_real", "check_files", "build_real", "cross_split_copies", "is_conflict_sentence", "unlabelled_texts", "drop_reserved",
 ]
 
 FIGNEWS_RESERVED = frozenset({
@@ -55,6 +55,9 @@ SPLITS = ("train", "dev", "test")
 PARTY_LABELS = ("ACTOR", "CASUALTY")
 _WORDLIKE = regex.compile(r"[\p{L}\p{Nd}]")
 NEAR_COPY = 5  # words in a row shared with reserved text that make a text a near-copy of it
+# a record sharing this share of its six-word runs with a record of another split repeats it (an archive
+# title or stock post with another number): it would carry training text into dev or test
+CROSS_SPLIT_SHARE = 0.75
 
 #: source name (as written in a ``# doc:`` header) -> what it is, its licence and attribution
 SOURCES = {
@@ -189,6 +192,25 @@ def drop_reserved(texts: list[str], reserved, n: int | None = None) -> list[str]
     return [t for t in texts if not leaks(t)]
 
 
+def cross_split_copies(splits: dict[str, list[dict]], n: int = 6, share: float = CROSS_SPLIT_SHARE) -> list[str]:
+    """One problem line for each pair of records in different splits where one shares ``share``
+    or more of its ``n``-word runs with the other (the shorter one's runs counted)."""
+    runs = [(name, r["id"], {tuple(w[i:i + n]) for i in range(len(w) - n + 1)})
+            for name, recs in splits.items() for r in recs for w in [_words(r["text"])]]
+    where: dict[tuple, set[int]] = {}
+    for k, (_, _, grams) in enumerate(runs):
+        for g in grams:
+            where.setdefault(g, set()).add(k)
+    problems = []
+    for k, (name, rid, grams) in enumerate(runs):
+        shared = Counter(j for g in grams for j in where[g] if j > k and runs[j][0] != name)
+        for j, c in shared.items():
+            if c >= share * min(len(grams), len(runs[j][2])):
+                problems.append(f"{rid} ({name}) and {runs[j][1]} ({runs[j][0]}) share {c} of their {n}-word runs: "
+                                "remove one, or give both documents the same '| group:' so they share a split")
+    return problems
+
+
 def write_pool(shared: Path, out: Path, block: int = 10) -> dict[str, int]:
     """Unannotated candidates in markup layout: FIGNEWS posts one document each (reserved rows
     left out); ANERcorp and Wojood train sentences with conflict content, in blocks of ``block``
@@ -287,6 +309,9 @@ def build_real(root: Path, shared: Path) -> dict:
         r["meta"].pop("file", None)
         r["meta"]["region"] = r["meta"]["source"]
     splits = split_real(records)
+    problems = cross_split_copies(splits)
+    if problems:
+        raise SystemExit("\n".join(problems) + f"\n{len(problems)} problem(s); nothing written")
     # the train records that name a party or a casualty: configs list them a second time, so the
     # rarer conflict content weighs double while place-only sentences are seen once an epoch
     parties = [r for r in splits["train"] if any(e["label"] in PARTY_LABELS for e in r["entities"])]
