@@ -94,7 +94,7 @@ class TrainSection:
     relation_weight: float = 1.0
     num_workers: int = 0
     # torch.use_deterministic_algorithms for the run: byte-for-byte repeats at sizes where some CPU
-    # kernels otherwise sum in a varying order (configs/tiny.yaml's: 7.7% more training time)
+    # kernels otherwise sum in a varying order (its cost: python bench/train_step.py)
     deterministic: bool = False
 
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 
 __all__ = ["fast_dropout", "FastDropout", "use_fast_dropout"]
 
@@ -40,18 +43,14 @@ class FastDropout(nn.Dropout):
 
 
 def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """Eager attention with :func:`fast_dropout` on the probabilities; SDPA when ``dropout`` is 0."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
+    """Eager attention with :func:`fast_dropout` on the probabilities; SDPA when ``dropout`` is 0.
+    Masks come as SDPA takes them (boolean, True where a key is attended, or None)."""
     if dropout == 0.0 or query.device.type != "cpu":
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
     weights = torch.matmul(query, key.transpose(2, 3)) * scaling
     if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            weights = weights.masked_fill(~attention_mask, torch.finfo(weights.dtype).min)
-        else:
-            weights = weights + attention_mask
+        weights = weights.masked_fill(~attention_mask, torch.finfo(weights.dtype).min)
     weights = fast_dropout(weights.softmax(-1), dropout)
     return torch.matmul(weights, value).transpose(1, 2).contiguous(), None
 
@@ -59,9 +58,6 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
 def use_fast_dropout(model: nn.Module) -> nn.Module:
     """Swap ``model``'s ``nn.Dropout`` modules for :class:`FastDropout`, and its transformers
     encoder's attention for the fast-dropout one (only over ``sdpa`` or ``eager``); in place."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
-
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if type(child) is nn.Dropout:
