@@ -4,7 +4,9 @@ Training (``marsad.training.data.featurize``) and the ``Extractor`` build their 
 so the model sees the same features in both (``tests/test_features.py`` checks it):
 
 * :func:`sentence_windows`: words -> normalised sub-words -> windows of at most ``max_length``
-  positions (a sentence longer than that is cut into overlapping windows);
+  positions (a sentence longer than that is cut into overlapping windows); with a scratch
+  vocabulary that carries :data:`CLITIC_MARKERS`, an unknown word with a known stem after a
+  proclitic is the stem's token and one marker a proclitic (:func:`clitic_split`);
 * :func:`word_spans`: character spans -> word spans;
 * :func:`candidate_pairs`: the ordered entity pairs the relation head scores (type-compatible,
   at most :data:`MAX_PAIR_DISTANCE` words apart); training labels them, inference scores them;
@@ -23,9 +25,19 @@ import numpy as np
 
 from .text import normalize_word
 
-__all__ = ["Window", "MAX_PAIR_DISTANCE", "sentence_windows", "subword_words", "make_windows", "window_labels",
-           "choose_windows", "word_spans", "pair_type_ids", "candidate_pairs", "pairs_by_window", "length_batches",
-           "pad_windows"]
+__all__ = ["Window", "MAX_PAIR_DISTANCE", "CLITIC_MARKERS", "clitic_split", "sentence_windows", "subword_words",
+           "make_windows", "window_labels", "choose_windows", "word_spans", "pair_type_ids", "candidate_pairs",
+           "pairs_by_window", "length_batches", "pad_windows"]
+
+#: marker tokens of the proclitics a scratch vocabulary can carry (``model.scratch.clitics``): a word
+#: the vocabulary lacks as a whole, but whose stem after a proclitic it has (``بلبنان`` -> ``لبنان``),
+#: is read as the stem's token followed by one marker a proclitic, so the stem shares its embedding
+#: with its bare form. Punctuation-wrapped, so no text ever tokenizes to a marker.
+CLITIC_MARKERS = {c: f"[+{c}]" for c in "وفبلك"}
+# proclitic clusters tried in this order (shortest first: strip as little as the vocabulary allows);
+# "لل" is ل before an article whose alif is elided (للجزائر = ل + الجزائر)
+_CLUSTERS = ("و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
+_ELIDED = ("لل", "ولل", "فلل")
 
 # words between the starts of a pair's entities, at most: corpus relations span a few dozen, and
 # entities further apart belong to a run-on text (a scraped page without full stops), not a sentence
@@ -63,7 +75,16 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
     normed = [[normalize_word(w) or unk for w in words] for words in sentences]
     if cache is None:
         cache = {}
+    if _CLITICS not in cache:
+        cache[_CLITICS] = _clitic_vocab(tokenizer)
+    vocab = cache[_CLITICS]
     new = list({w: None for words in normed for w in words if w not in cache})
+    if vocab is not None:  # words read as a known stem and proclitic markers need no tokenizer call
+        for w in new:
+            split = clitic_split(w, vocab)
+            if split is not None:
+                cache[w] = (vocab[split[0]], *(vocab[CLITIC_MARKERS[c]] for c in split[1]))
+        new = [w for w in new if w not in cache]
     if unk not in cache and unk not in new:
         new.append(unk)
     if new:  # all new words as one pre-tokenised sequence: one call, cut back by word index
@@ -82,6 +103,32 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
             ids += cache[w] or unk_ids  # a word the tokenizer drops: the unknown token
         out.append((ids, first))
     return out
+
+
+_CLITICS = ("clitic vocabulary",)  # the cache key of _clitic_vocab's answer (never a word: words are str)
+
+
+def _clitic_vocab(tokenizer) -> dict[str, int] | None:
+    """The whole-word tokens of a vocabulary that carries the proclitic markers, else ``None``."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or any(backend.token_to_id(m) is None for m in CLITIC_MARKERS.values()):
+        return None  # five look-ups, not a copy of the vocabulary (AraBERT's has 64,000 tokens)
+    return {t: i for t, i in tokenizer.get_vocab().items() if not t.startswith("##")}
+
+
+def clitic_split(word: str, vocab) -> tuple[str, str] | None:
+    """``(stem, proclitics)`` when ``vocab`` lacks ``word`` but has its stem (3 letters or more)
+    after one of the proclitic clusters, the shortest first; else ``None``."""
+    if word in vocab or " " in word:
+        return None
+    for c in _CLUSTERS:
+        if word.startswith(c) and len(word) - len(c) >= 3 and word[len(c):] in vocab:
+            return word[len(c):], c
+    for c in _ELIDED:
+        stem = "ال" + word[len(c):]
+        if word.startswith(c) and len(word) - len(c) >= 2 and stem in vocab:
+            return stem, c[:-1]
+    return None
 
 
 def _encode_pretokenized(tokenizer, words: list[str]) -> tuple[list[int], list[int | None]]:

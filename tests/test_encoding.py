@@ -101,3 +101,54 @@ def test_subwords_word_by_word_equal_whole_sentences(extractor):
         assert subword_words(extractor.tokenizer, sentences, {}) == want
     finally:
         backend.no_truncation()
+
+
+# --- proclitic markers (model.scratch.clitics) ---------------------------------------------------
+
+def test_clitic_split_by_hand():
+    from marsad.model.encoding import clitic_split
+
+    vocab = {"لبنان", "الجزائر", "بغداد", "غزة"}
+    assert clitic_split("بلبنان", vocab) == ("لبنان", "ب")
+    assert clitic_split("ولبنان", vocab) == ("لبنان", "و")  # the shortest cluster that leaves a known stem
+    assert clitic_split("وبغزة", vocab) == ("غزة", "وب")
+    assert clitic_split("للجزائر", vocab) == ("الجزائر", "ل")  # ل before an article whose alif is elided
+    assert clitic_split("بغداد", vocab) is None  # a known word is never cut
+    assert clitic_split("وبغداد", vocab) == ("بغداد", "و")
+    assert clitic_split("بحلب", vocab) is None  # unknown stem
+    assert clitic_split("ب غزة", vocab) is None  # a normalised word with a space
+
+
+def _scratch_tokenizer(clitics: bool):
+    from marsad.training.scratch import train_wordpiece
+
+    texts = ["قصفت القوات لبنان وغزة", "في لبنان وغزة والجزائر", "الجزائر لبنان غزة"] * 3
+    return train_wordpiece(texts, 200, clitics=clitics)
+
+
+def test_clitic_words_read_as_stem_then_markers(tmp_path):
+    from marsad.model.encoding import CLITIC_MARKERS, subword_words
+    from marsad.model.tokenizer_io import load_tokenizer
+
+    tok = _scratch_tokenizer(True)
+    tok.save_pretrained(str(tmp_path))
+    tok = load_tokenizer(tmp_path)  # the markers survive a save and load
+    v = tok.get_vocab()
+    [(ids, first)] = subword_words(tok, [["بلبنان", "قصفت", "وبغزة", "للجزائر"]])
+    assert ids == [v["لبنان"], v[CLITIC_MARKERS["ب"]], v["قصفت"], v["غزة"], v[CLITIC_MARKERS["و"]],
+                   v[CLITIC_MARKERS["ب"]], v["الجزائر"], v[CLITIC_MARKERS["ل"]]]
+    assert first == [0, 2, 3, 6]  # each word is labelled on its stem, which it shares with the bare word
+    # without the markers in its vocabulary the same words are plain WordPiece
+    plain = _scratch_tokenizer(False)
+    assert not any(m in plain.get_vocab() for m in CLITIC_MARKERS.values())
+    [(ids, _)] = subword_words(plain, [["بلبنان"]])
+    assert ids == plain(["بلبنان"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+
+
+def test_no_text_tokenizes_to_a_marker():
+    from marsad.model.encoding import CLITIC_MARKERS
+
+    tok = _scratch_tokenizer(True)
+    markers = {tok.convert_tokens_to_ids(m) for m in CLITIC_MARKERS.values()}
+    for text in CLITIC_MARKERS.values():
+        assert not markers & set(tok(text, add_special_tokens=False)["input_ids"])

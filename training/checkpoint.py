@@ -61,7 +61,7 @@ def _scratch_encoder(config: TrainConfig, train_records: list[dict], shared_toke
     if reuse is not None:
         tokenizer = load_tokenizer(reuse)
     else:
-        tokenizer = train_wordpiece([r["text"] for r in train_records], spec.vocab_size)
+        tokenizer = train_wordpiece([r["text"] for r in train_records], spec.vocab_size, spec.clitics)
         tokenizer.model_max_length = spec.max_position
         if shared_tokenizer is not None:
             tokenizer.save_pretrained(str(shared_tokenizer))

@@ -35,6 +35,7 @@ class ScratchEncoder:
     intermediate_size: int = 1024
     max_position: int = 512
     tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
+    clitics: bool = False  # add proclitic markers: an unknown word with a known stem is read as stem + markers
 
 
 @dataclass

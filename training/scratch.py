@@ -10,6 +10,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable
 
+from marsad.model.encoding import CLITIC_MARKERS
 from marsad.model.text import normalize_word, tokenize
 
 from .config import ScratchEncoder
@@ -19,7 +20,7 @@ __all__ = ["train_wordpiece", "learn_wordpiece_vocab", "build_scratch_encoder"]
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int):
+def train_wordpiece(texts: Iterable[str], vocab_size: int, clitics: bool = False):
     """A fast BERT tokenizer whose WordPiece vocabulary is learnt from ``texts``.
 
     Texts are split with the spec tokeniser and normalised like at inference, so the
@@ -39,6 +40,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int):
         words = " ".join(w for w in (normalize_word(t.text) for t in tokenize(text)) if w)
         counts.update(piece for piece, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(words)))
     vocab = learn_wordpiece_vocab(counts, vocab_size, SPECIAL_TOKENS)
+    if clitics:  # marker tokens after the learnt ones (marsad.model.encoding.clitic_split reads them)
+        vocab += list(CLITIC_MARKERS.values())
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizer
