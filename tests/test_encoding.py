@@ -152,3 +152,18 @@ def test_no_text_tokenizes_to_a_marker():
     markers = {tok.convert_tokens_to_ids(m) for m in CLITIC_MARKERS.values()}
     for text in CLITIC_MARKERS.values():
         assert not markers & set(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def test_config_key_puts_the_markers_in_a_new_model(tmp_path):
+    """``model.scratch.clitics: true`` reaches the vocabulary ``build_model`` learns; off, none."""
+    from conftest import overfit_records, tiny_config
+    from marsad.model.encoding import CLITIC_MARKERS
+    from marsad.training.checkpoint import build_model
+
+    records = overfit_records()
+    for on in (True, False):
+        config = tiny_config(tmp_path, records, model__scratch__clitics=on)
+        model, tok, _ = build_model(config, {"train": records}, log=lambda *a: None)
+        vocab = tok.get_vocab()
+        assert all(m in vocab for m in CLITIC_MARKERS.values()) is on
+        assert model.config.vocab_size == len(tok)
