@@ -70,6 +70,10 @@ def subword_words(tokenizer, sentences: list[list[str]], cache: dict | None = No
     distinct normalised word is cut once, all of them in one tokenizer call, and the sentences
     are put together from those pieces. ``cache`` (a dict the caller keeps for one tokenizer)
     carries the pieces over to later calls.
+
+    A vocabulary with :data:`CLITIC_MARKERS` reads a word :func:`clitic_split` cuts as its stem's
+    token then the markers, with no tokenizer call; ``cache`` then also keeps the vocabulary's
+    whole words (under a key no word can be), so clearing it rebuilds them once.
     """
     unk = tokenizer.unk_token or "[UNK]"
     normed = [[normalize_word(w) or unk for w in words] for words in sentences]
@@ -125,9 +129,8 @@ def clitic_split(word: str, vocab) -> tuple[str, str] | None:
         if word.startswith(c) and len(word) - len(c) >= 3 and word[len(c):] in vocab:
             return word[len(c):], c
     for c in _ELIDED:
-        stem = "ال" + word[len(c):]
-        if word.startswith(c) and len(word) - len(c) >= 2 and stem in vocab:
-            return stem, c[:-1]
+        if word.startswith(c) and len(word) - len(c) >= 2 and "ال" + word[len(c):] in vocab:
+            return "ال" + word[len(c):], c[:-1]
     return None
 
 
