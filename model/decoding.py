@@ -1,12 +1,14 @@
 """From model outputs to record parts: tag probabilities -> entities, entity pairs -> relations.
 
 :class:`Decoder` holds one model's label sets. For a batch of whole sentences it takes the best
-valid IOB2 sequence (Viterbi) of each, turns its spans into entity dicts with offsets into the
+valid IOB2 sequence (Viterbi) of each, mends two span cuts a small tagger makes on real text (:func:`repair_tags`), turns its spans into entity dicts with offsets into the
 sentence (CASUALTY spans get ``count``/``approximate``/``status``), and scores the sentence's
 :func:`~marsad.model.encoding.candidate_pairs` with the relation head.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
@@ -15,8 +17,13 @@ from .casualty import normalize_casualty
 from .encoding import Window, candidate_pairs, choose_windows, pair_type_ids, word_spans
 from .schema import NO_RELATION
 from .tags import viterbi_iob2_batch
+from .text import normalize_word
 
-__all__ = ["Decoder", "merge_windows"]
+__all__ = ["Decoder", "merge_windows", "repair_tags"]
+
+# a definite nisba adjective (الإيرانية, والسوري, الاسرائيليين): in the data an ACTOR followed by one
+# takes it in (الحكومة الإيرانية) in 570 of 652 cases of the real training text
+_NISBA = re.compile(r"^(?:ال|وال|بال|لل)\w{2,}(?:ي|ية|يه|يون|يين|يان|يتين)$")
 
 # an entity: its record dict and its (word start, word end, type index) in the sentence
 Entity = tuple[dict, tuple[int, int, int]]
@@ -39,6 +46,8 @@ class Decoder:
         lengths = np.array([len(ts) for ts in tokens])
         log_probs = np.log(np.maximum(probs, np.float32(1e-9)))
         tags = viterbi_iob2_batch(log_probs, lengths, self.labels)
+        for r, ts in enumerate(tokens):
+            repair_tags(tags[r, : lengths[r]], [t.text for t in ts], self.labels)
         chosen = np.take_along_axis(probs, tags[..., None], -1)[..., 0]
         return [self._spans(s, ts, tags[r, : lengths[r]], chosen[r]) for r, (s, ts) in enumerate(zip(sentences, tokens))]
 
@@ -86,6 +95,30 @@ class Decoder:
             if self.relation_labels[k] != NO_RELATION:
                 rels[r].append({"head": a, "tail": b, "label": self.relation_labels[k], "score": round(s, 4)})
         return rels
+
+
+def repair_tags(tags: np.ndarray, words: list[str], labels: list[str]) -> np.ndarray:
+    """Mend, in place, two cuts the tagger makes in spans of real text; ``tags`` stays valid IOB2.
+
+    - A definite nisba adjective right after an ACTOR joins it (``الحكومة`` + ``الإيرانية``,
+      ``الخارجية`` + ``الأميركية``), whether it was tagged ``O`` or began a span of its own.
+    - A CASUALTY span right after another one, with no word between, continues it
+      (``أكثر من`` + ``560``) unless it starts with و (``قتيل`` + ``وثلاثة جرحى`` are two).
+
+    Words are matched as normalised (diacritics and tatweel dropped). Measured with session 9's two offline models: entity F1 +0.4 to +0.9 on the real-text dev and
+    test splits; relation F1 +3 to +4 on dev, unchanged on test. Labels a model lacks skip a rule.
+    """
+    index = {t: i for i, t in enumerate(labels)}
+    b_act, i_act = index.get("B-ACTOR"), index.get("I-ACTOR")
+    b_cas, i_cas = index.get("B-CASUALTY"), index.get("I-CASUALTY")
+    o = index.get("O")
+    for k in range(1, len(tags)):
+        prev, cur = int(tags[k - 1]), int(tags[k])
+        if i_act is not None and prev in (b_act, i_act) and cur in (o, b_act) and _NISBA.match(normalize_word(words[k])):
+            tags[k] = i_act  # the I-ACTOR words of a span it began now continue the first
+        elif i_cas is not None and prev in (b_cas, i_cas) and cur == b_cas and not normalize_word(words[k]).startswith("و"):
+            tags[k] = i_cas
+    return tags
 
 
 def merge_windows(groups: list[range], windows: list[Window], parts: dict) -> tuple[torch.Tensor, np.ndarray]:
