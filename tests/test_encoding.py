@@ -167,3 +167,52 @@ def test_config_key_puts_the_markers_in_a_new_model(tmp_path):
         vocab = tok.get_vocab()
         assert all(m in vocab for m in CLITIC_MARKERS.values()) is on
         assert model.config.vocab_size == len(tok)
+
+
+# --- digits read as 0 (model.scratch.digits) ------------------------------------------------------
+
+def test_digit_shapes_survive_a_save_and_reach_every_reader(tmp_path):
+    """With ``digits`` the tokenizer reads each digit as 0, after a save and load too, in marsad's
+    feature builder and in a plain ``AutoTokenizer`` (so a transformers pipeline sees the same
+    tokens); offsets still point at the original digits."""
+    from transformers import AutoTokenizer
+
+    from marsad.model.encoding import subword_words
+    from marsad.model.tokenizer_io import load_tokenizer
+    from marsad.training.scratch import train_wordpiece
+
+    texts = ["قتل 19 شخصا في 2016", "أصيب 140 شخصا و١٢ طفلا"] * 3
+    train_wordpiece(texts, 200, digits=True).save_pretrained(str(tmp_path))
+    tok = load_tokenizer(tmp_path)
+    v = tok.get_vocab()
+    assert not any(c in t for t in v for c in "123456789١٢")  # only the shape 0 was learnt
+    assert tok.tokenize("قتل 777 شخصا") == ["قتل", "000", "شخصا"]  # a count never seen reads as one of its length
+    assert tok.tokenize("قتل ٣٥ شخصا") == tok.tokenize("قتل 35 شخصا") == ["قتل", "00", "شخصا"]
+    enc = tok("قتل 777 شخصا", return_offsets_mapping=True, add_special_tokens=False)
+    assert enc["offset_mapping"] == [(0, 3), (4, 7), (8, 12)]
+    [(ids, first)] = subword_words(tok, [["قتل", "198", "شخصا"]])
+    assert ids == [v["قتل"], v["000"], v["شخصا"]] and first == [0, 1, 2]
+    assert AutoTokenizer.from_pretrained(str(tmp_path)).tokenize("قتل 777") == ["قتل", "000"]
+    # without the option digits are ordinary characters
+    plain = train_wordpiece(texts, 200)
+    assert "19" in plain.get_vocab() and "000" not in plain.get_vocab()
+
+
+def test_config_key_makes_a_new_model_read_digits_as_zero(tmp_path):
+    import json
+
+    from conftest import overfit_records, tiny_config
+    from marsad.model.tokenizer_io import load_tokenizer
+    from marsad.training.checkpoint import build_model
+
+    records = overfit_records()
+    for on in (True, False):
+        config = tiny_config(tmp_path, records, model__scratch__digits=on)
+        model, tok, _ = build_model(config, {"train": records}, log=lambda *a: None)
+        assert (tok.backend_tokenizer.normalizer.normalize_str("قتل 7 و٣") == "قتل 0 و0") is on
+        if on:  # a saved model folder names the fast tokenizer class transformers 4 and 5 both read
+            from marsad.training.checkpoint import save_model
+
+            save_model(model, tok, None, tmp_path / "m")
+            assert json.loads((tmp_path / "m" / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+            assert load_tokenizer(tmp_path / "m").tokenize("قتل 777") == tok.tokenize("قتل 000")

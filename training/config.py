@@ -36,6 +36,7 @@ class ScratchEncoder:
     max_position: int = 512
     tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
     clitics: bool = False  # add proclitic markers: an unknown word with a known stem is read as stem + markers
+    digits: bool = False  # the tokenizer reads every digit as 0 (198 -> 000): a number's shape, not its value
 
 
 @dataclass
