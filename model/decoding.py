@@ -1,8 +1,9 @@
 """From model outputs to record parts: tag probabilities -> entities, entity pairs -> relations.
 
 :class:`Decoder` holds one model's label sets. For a batch of whole sentences it takes the best
-valid IOB2 sequence (Viterbi) of each, mends two span cuts a small tagger makes on real text (:func:`repair_tags`), turns its spans into entity dicts with offsets into the
-sentence (CASUALTY spans get ``count``/``approximate``/``status``), and scores the sentence's
+valid IOB2 sequence (Viterbi) of each, mends two span cuts a small tagger makes on real text
+(:func:`repair_tags`), turns its spans into entity dicts with offsets into the sentence (CASUALTY
+spans get ``count``/``approximate``/``status``), and scores the sentence's
 :func:`~marsad.model.encoding.candidate_pairs` with the relation head.
 """
 
@@ -105,8 +106,9 @@ def repair_tags(tags: np.ndarray, words: list[str], labels: list[str]) -> np.nda
     - A CASUALTY span right after another one, with no word between, continues it
       (``أكثر من`` + ``560``) unless it starts with و (``قتيل`` + ``وثلاثة جرحى`` are two).
 
-    Words are matched as normalised (diacritics and tatweel dropped). Measured with session 9's two offline models: entity F1 +0.4 to +0.9 on the real-text dev and
-    test splits; relation F1 +3 to +4 on dev, unchanged on test. Labels a model lacks skip a rule.
+    Words are matched as normalised (diacritics and tatweel dropped). Labels a model lacks skip a
+    rule. Measured with session 9's two offline models: entity F1 +0.4 to +0.9 on the real-text
+    dev and test splits; relation F1 +3 to +4 on dev, unchanged on test.
     """
     index = {t: i for i, t in enumerate(labels)}
     b_act, i_act = index.get("B-ACTOR"), index.get("I-ACTOR")

@@ -28,8 +28,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, clitics: bool = False
     """A fast BERT tokenizer whose WordPiece vocabulary is learnt from ``texts``.
 
     With ``digits`` its normaliser also reads every digit as 0 (``198`` -> ``000``), so a count the
-    training text never had shares its tokens with those of its length (a model saw ``19`` and
-    ``190`` in casualty counts, but missed ``198``). The normaliser is saved in ``tokenizer.json``,
+    training text never had shares its tokens with those of its length (a model that tagged
+    ``19 فلسطينيا`` missed ``198 فلسطينيا``). The normaliser is saved in ``tokenizer.json``,
     so every tokenizer load (``AutoTokenizer``, a transformers pipeline) reads digits the same
     way; the folder names the generic fast class, since ``BertTokenizerFast`` would rebuild its
     own normaliser without the step.
