@@ -36,6 +36,9 @@ def test_a_chain_of_adjectives_joins_and_other_words_do_not():
     assert _repair("في لبنان الجنوبي", ["O", "B-LOCATION", "O"]) == ["O", "B-LOCATION", "O"]
     assert _repair("قوات إيرانية", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
     assert _repair("الجيش الذي", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
+    # an evaluative adjective stays outside, as the spec says (ميليشيا الحوثي الإرهابية -> ميليشيا الحوثي)
+    assert _repair("ميليشيا الحوثي الإرهابية", ["B-ACTOR", "I-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR", "O"]
+    assert _repair("حركة حماس النازية", ["B-ACTOR", "I-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR", "O"]
 
 
 def test_adjacent_casualty_spans_join_unless_coordinated():
