@@ -34,7 +34,7 @@ def test_a_chain_of_adjectives_joins_and_other_words_do_not():
     assert tags == ["B-ACTOR", "I-ACTOR", "I-ACTOR", "I-ACTOR", "O"]
     # not after a place, not an indefinite adjective, not a short word like الذي
     assert _repair("في لبنان الجنوبي", ["O", "B-LOCATION", "O"]) == ["O", "B-LOCATION", "O"]
-    assert _repair("قوات إيرانية", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
+    assert _repair("الحرس إيرانية", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
     assert _repair("الجيش الذي", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
     # an evaluative adjective stays outside, as the spec says (ميليشيا الحوثي الإرهابية -> ميليشيا الحوثي)
     assert _repair("ميليشيا الحوثي الإرهابية", ["B-ACTOR", "I-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR", "O"]
@@ -48,13 +48,38 @@ def test_adjacent_casualty_spans_join_unless_coordinated():
     assert _repair("مقتل جندي وثلاثة مسلحين", coordinated) == coordinated
 
 
+def test_a_lone_construct_head_takes_the_name_after_it():
+    # a following ACTOR joins it, across a quote mark
+    assert _repair("باسم لمنظمة حماس أمس", ["O", "B-ACTOR", "B-ACTOR", "O"]) == ["O", "B-ACTOR", "I-ACTOR", "O"]
+    assert _repair("لحركة «الجهاد الإسلامي»", ["B-ACTOR", "O", "B-ACTOR", "I-ACTOR", "O"]) == \
+        ["B-ACTOR", "I-ACTOR", "I-ACTOR", "I-ACTOR", "O"]
+    # one word tagged O after it joins it, and the nisba mend then goes on from there
+    assert _repair("قالت وزارة الدفاع الإسرائيلية إن", ["O", "B-ACTOR", "O", "O", "O"]) == \
+        ["O", "B-ACTOR", "I-ACTOR", "I-ACTOR", "O"]
+    # an indefinite adjective too, as the spec's مسلحين دروز
+    assert _repair("قوات إيرانية", ["B-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR"]
+    # not a function word, a number or a place; not a head that already has its name
+    assert _repair("دخلت قوات إلى المدينة", ["O", "B-ACTOR", "O", "O"]) == ["O", "B-ACTOR", "O", "O"]
+    assert _repair("قوات 17 ألف", ["B-ACTOR", "O", "O"]) == ["B-ACTOR", "O", "O"]
+    assert _repair("مسلحي غزة", ["B-ACTOR", "B-LOCATION"]) == ["B-ACTOR", "B-LOCATION"]
+    assert _repair("حركة حماس الشرطة", ["B-ACTOR", "I-ACTOR", "B-ACTOR"]) == ["B-ACTOR", "I-ACTOR", "B-ACTOR"]
+    # a definite noun is no construct head: الجيش + السوري is the nisba mend's, الجيش + O stays
+    assert _repair("الجيش يقصف", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
+
+
+def test_a_span_of_function_words_alone_is_dropped():
+    assert _repair("ذهب الى بيروت و", ["O", "B-LOCATION", "B-LOCATION", "B-CASUALTY"]) == ["O", "O", "B-LOCATION", "O"]
+    assert _repair("وأكثر من 20", ["B-CASUALTY", "I-CASUALTY", "O"]) == ["O", "O", "O"]
+    assert _repair("قتل أحد الجنود", ["O", "B-CASUALTY", "I-CASUALTY"]) == ["O", "B-CASUALTY", "I-CASUALTY"]
+
+
 def test_a_label_set_without_the_labels_is_left_alone():
     labels = ["O", "B-PER", "I-PER"]
     tags = np.array([1, 0, 1])
     assert repair_tags(tags.copy(), ["الحكومة", "الإيرانية", "أحمد"], labels).tolist() == [1, 0, 1]
 
 
-WORDS = ["الحكومة", "الإيرانية", "أكثر", "من", "560", "وثلاثة", "في", "حمص", "الأميركي", "قتلى"]
+WORDS = ["الحكومة", "الإيرانية", "أكثر", "من", "560", "وثلاثة", "في", "حمص", "الأميركي", "قتلى", "لحركة", "«", "حماس"]
 
 
 @settings(max_examples=200, deadline=None)
