@@ -67,6 +67,18 @@ def test_a_lone_construct_head_takes_the_name_after_it():
     assert _repair("الجيش يقصف", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
 
 
+def test_a_head_tagged_o_before_an_actor_joins_it():
+    assert _repair("قتل مقاتلي حماس", ["O", "O", "B-ACTOR"]) == ["O", "B-ACTOR", "I-ACTOR"]
+    assert _repair("جنود جيش الدفاع", ["O", "B-ACTOR", "I-ACTOR"]) == ["B-ACTOR", "I-ACTOR", "I-ACTOR"]
+    assert _repair("قصف الجيش", ["O", "B-ACTOR"]) == ["O", "B-ACTOR"]  # قصف is no head
+
+
+def test_a_direction_before_a_continent_joins_it_not_before_a_country():
+    assert _repair("في بشرق أفريقيا", ["O", "O", "B-LOCATION"]) == ["O", "B-LOCATION", "I-LOCATION"]
+    assert _repair("غرب آسيا", ["O", "B-LOCATION"]) == ["B-LOCATION", "I-LOCATION"]
+    assert _repair("في شمال سوريا", ["O", "O", "B-LOCATION"]) == ["O", "O", "B-LOCATION"]
+
+
 def test_a_span_of_function_words_alone_is_dropped():
     assert _repair("ذهب الى بيروت و", ["O", "B-LOCATION", "B-LOCATION", "B-CASUALTY"]) == ["O", "O", "B-LOCATION", "O"]
     assert _repair("وأكثر من 20", ["B-CASUALTY", "I-CASUALTY", "O"]) == ["O", "O", "O"]
@@ -79,7 +91,7 @@ def test_a_label_set_without_the_labels_is_left_alone():
     assert repair_tags(tags.copy(), ["الحكومة", "الإيرانية", "أحمد"], labels).tolist() == [1, 0, 1]
 
 
-WORDS = ["الحكومة", "الإيرانية", "أكثر", "من", "560", "وثلاثة", "في", "حمص", "الأميركي", "قتلى", "لحركة", "«", "حماس"]
+WORDS = ["الحكومة", "الإيرانية", "أكثر", "من", "560", "وثلاثة", "في", "حمص", "الأميركي", "قتلى", "لحركة", "«", "حماس", "شرق", "أفريقيا"]
 
 
 @settings(max_examples=200, deadline=None)
