@@ -1,6 +1,7 @@
 """The decoder's span mends (``repair_tags``): hand-tagged sentences, and validity on random tags."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,54 +49,41 @@ def test_adjacent_casualty_spans_join_unless_coordinated():
     assert _repair("مقتل جندي وثلاثة مسلحين", coordinated) == coordinated
 
 
-def test_a_lone_construct_head_takes_the_name_after_it():
-    # a following ACTOR joins it, across a quote mark
-    assert _repair("باسم لمنظمة حماس أمس", ["O", "B-ACTOR", "B-ACTOR", "O"]) == ["O", "B-ACTOR", "I-ACTOR", "O"]
-    assert _repair("لحركة «الجهاد الإسلامي»", ["B-ACTOR", "O", "B-ACTOR", "I-ACTOR", "O"]) == \
-        ["B-ACTOR", "I-ACTOR", "I-ACTOR", "I-ACTOR", "O"]
-    # one word tagged O after it joins it, and the nisba mend then goes on from there
-    assert _repair("قالت وزارة الدفاع الإسرائيلية إن", ["O", "B-ACTOR", "O", "O", "O"]) == \
-        ["O", "B-ACTOR", "I-ACTOR", "I-ACTOR", "O"]
-    # an indefinite adjective too, as the spec's مسلحين دروز
-    assert _repair("قوات إيرانية", ["B-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR"]
-    # not a function word, a number or a place; not a head that already has its name
-    assert _repair("دخلت قوات إلى المدينة", ["O", "B-ACTOR", "O", "O"]) == ["O", "B-ACTOR", "O", "O"]
-    assert _repair("قوات 17 ألف", ["B-ACTOR", "O", "O"]) == ["B-ACTOR", "O", "O"]
-    assert _repair("مسلحي غزة", ["B-ACTOR", "B-LOCATION"]) == ["B-ACTOR", "B-LOCATION"]
-    assert _repair("حركة حماس الشرطة", ["B-ACTOR", "I-ACTOR", "B-ACTOR"]) == ["B-ACTOR", "I-ACTOR", "B-ACTOR"]
-    # a definite noun is no construct head: الجيش + السوري is the nisba mend's, الجيش + O stays
-    assert _repair("الجيش يقصف", ["B-ACTOR", "O"]) == ["B-ACTOR", "O"]
+B, I, O = "B-ACTOR", "I-ACTOR", "O"
+BL, IL, BC, IC = "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"
+# (text, tags, mended tags): the lone-head, head-before, continent, no-nisba and empty-span mends
+CASES = {
+    "a following ACTOR joins a lone head": ("باسم لمنظمة حماس أمس", [O, B, B, O], [O, B, I, O]),
+    "across a quote mark": ("لحركة «الجهاد الإسلامي»", [B, O, B, I, O], [B, I, I, I, O]),
+    "one O word, then the nisba mend": ("قالت وزارة الدفاع الإسرائيلية إن", [O, B, O, O, O], [O, B, I, I, O]),
+    "an indefinite adjective, as the spec's مسلحين دروز": ("قوات إيرانية", [B, O], [B, I]),
+    "an O name after a quote mark": ('لواء "عتتسيوني', [B, O, O], [B, I, I]),
+    "وحدة is a head": ("وحدة يحال", [B, O], [B, I]),
+    "not a function word": ("دخلت قوات إلى المدينة", [O, B, O, O], [O, B, O, O]),
+    "not a number": ("قوات 17 ألف", [B, O, O], [B, O, O]),
+    "not a place": ("مسلحي غزة", [B, BL], [B, BL]),
+    "not after a head that has its name": ("حركة حماس الشرطة", [B, I, B], [B, I, B]),
+    "a definite noun is no head": ("الجيش يقصف", [B, O], [B, O]),
+    "an O head before an ACTOR joins it": ("قتل مقاتلي حماس", [O, O, B], [O, B, I]),
+    "an O head before a longer ACTOR": ("جنود جيش الدفاع", [O, B, I], [B, I, I]),
+    "قصف is no head": ("قصف الجيش", [O, B], [O, B]),
+    "a direction before a continent": ("في بشرق أفريقيا", [O, O, BL], [O, BL, IL]),
+    "غرب آسيا": ("غرب آسيا", [O, BL], [BL, IL]),
+    "not before a country": ("في شمال سوريا", [O, O, BL], [O, O, BL]),
+    # the data keeps a nisba outside حماس, إسرائيل, حزب الله and طهران (29 of 30)
+    "no nisba after حماس": ("حركة حماس الفلسطينية", [B, I, O], [B, I, O]),
+    "no nisba after إسرائيل": ("وإسرائيل الأمريكية", [B, B], [B, B]),
+    "no nisba after حزب الله": ("حزب الله اللبناني", [B, I, O], [B, I, O]),
+    "a nisba after another name": ("كوريا الشمالية", [B, O], [B, I]),
+    "function words alone": ("ذهب الى بيروت و", [O, BL, BL, BC], [O, O, BL, O]),
+    "an approximator alone": ("وأكثر من 20", [BC, IC, O], [O, O, O]),
+    "a partitive with its noun stays": ("قتل أحد الجنود", [O, BC, IC], [O, BC, IC]),
+}
 
 
-def test_a_lone_head_takes_a_name_after_a_quote_mark():
-    assert _repair('لواء "عتتسيوني', ["B-ACTOR", "O", "O"]) == ["B-ACTOR", "I-ACTOR", "I-ACTOR"]
-    assert _repair("وحدة يحال", ["B-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR"]
-
-
-def test_no_nisba_joins_the_names_the_data_never_lets_take_one():
-    # in the training data حماس, إسرائيل, حزب الله and طهران keep a following nisba outside (29 of 30)
-    assert _repair("حركة حماس الفلسطينية", ["B-ACTOR", "I-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR", "O"]
-    assert _repair("وإسرائيل الأمريكية", ["B-ACTOR", "B-ACTOR"]) == ["B-ACTOR", "B-ACTOR"]
-    assert _repair("حزب الله اللبناني", ["B-ACTOR", "I-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR", "O"]
-    assert _repair("كوريا الشمالية", ["B-ACTOR", "O"]) == ["B-ACTOR", "I-ACTOR"]
-
-
-def test_a_head_tagged_o_before_an_actor_joins_it():
-    assert _repair("قتل مقاتلي حماس", ["O", "O", "B-ACTOR"]) == ["O", "B-ACTOR", "I-ACTOR"]
-    assert _repair("جنود جيش الدفاع", ["O", "B-ACTOR", "I-ACTOR"]) == ["B-ACTOR", "I-ACTOR", "I-ACTOR"]
-    assert _repair("قصف الجيش", ["O", "B-ACTOR"]) == ["O", "B-ACTOR"]  # قصف is no head
-
-
-def test_a_direction_before_a_continent_joins_it_not_before_a_country():
-    assert _repair("في بشرق أفريقيا", ["O", "O", "B-LOCATION"]) == ["O", "B-LOCATION", "I-LOCATION"]
-    assert _repair("غرب آسيا", ["O", "B-LOCATION"]) == ["B-LOCATION", "I-LOCATION"]
-    assert _repair("في شمال سوريا", ["O", "O", "B-LOCATION"]) == ["O", "O", "B-LOCATION"]
-
-
-def test_a_span_of_function_words_alone_is_dropped():
-    assert _repair("ذهب الى بيروت و", ["O", "B-LOCATION", "B-LOCATION", "B-CASUALTY"]) == ["O", "O", "B-LOCATION", "O"]
-    assert _repair("وأكثر من 20", ["B-CASUALTY", "I-CASUALTY", "O"]) == ["O", "O", "O"]
-    assert _repair("قتل أحد الجنود", ["O", "B-CASUALTY", "I-CASUALTY"]) == ["O", "B-CASUALTY", "I-CASUALTY"]
+@pytest.mark.parametrize("text, tags, expected", CASES.values(), ids=CASES.keys())
+def test_head_continent_nisba_and_empty_span_mends(text, tags, expected):
+    assert _repair(text, tags) == expected
 
 
 def test_a_label_set_without_the_labels_is_left_alone():
