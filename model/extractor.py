@@ -54,7 +54,7 @@ class Extractor:
         self.device, self.precision, self.model = self.backend.device, self.backend.precision, self.backend.model
         self.tokenizer = tokenizer
         self.entity_labels = self.settings.entity_labels
-        self.decoder = Decoder(self.model)
+        self.decoder = Decoder(self.model, self.gazetteer)
         gpu = self.device.type == "cuda"
         # CPU: ~1k positions a batch keeps fp32 activations in cache; AMX bf16 tiles want ~2k
         self.batch_tokens = batch_tokens or (16384 if gpu else 2048 if self.precision == "bf16" else 1024)

@@ -51,6 +51,10 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self.names)
 
+    def is_name(self, word: str) -> bool:
+        """Whether ``word`` as it stands (no clitic peeled) is a one-word name of the list."""
+        return (_key(word),) in self.names
+
     def clear_cache(self) -> None:
         """Forget the words seen so far."""
         self._starts.clear()

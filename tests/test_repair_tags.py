@@ -6,17 +6,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marsad.model.decoding import repair_tags
+from marsad.model.gazetteer import Gazetteer
 from marsad.model.tags import iob2_errors
 from marsad.model.text import tokenize
 
 LABELS = ["O", "B-ACTOR", "I-ACTOR", "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"]
 
 
-def _repair(text: str, tags: list[str]) -> list[str]:
+def _repair(text: str, tags: list[str], gazetteer=None) -> list[str]:
     words = [t.text for t in tokenize(text)]
     assert len(words) == len(tags)
     ids = np.array([LABELS.index(t) for t in tags])
-    return [LABELS[i] for i in repair_tags(ids, words, LABELS)]
+    return [LABELS[i] for i in repair_tags(ids, words, LABELS, gazetteer)]
 
 
 def test_a_nisba_adjective_tagged_o_joins_the_actor():
@@ -86,13 +87,36 @@ def test_head_continent_nisba_and_empty_span_mends(text, tags, expected):
     assert _repair(text, tags) == expected
 
 
+PLACES = Gazetteer(["إسرائيل", "إيران", "روسيا", "بايدن", "ايدن", "حمص"])  # Baydan and Aydın are towns
+# (text, tags, mended tags) with a gazetteer: a one-word place ACTOR after في / إلى / شعب / ب is a place
+PLACE_CASES = {
+    "after في": ("الحرب في إسرائيل", [O, O, B], [O, O, BL]),
+    "after إلى, spelt الى": ("وصل الى روسيا", [O, O, B], [O, O, BL]),
+    "after شعب": ("شعب إسرائيل", [O, B], [O, BL]),
+    "after a ب proclitic": ("اجتماع بإيران", [O, B], [O, BL]),
+    "after وب": ("وبإيران", [B], [BL]),
+    "the state acting stays an ACTOR": ("قصفت إسرائيل", [O, B], [O, B]),
+    "not a name with ب of its own": ("قال بايدن", [O, B], [O, B]),
+    "not a longer ACTOR": ("في إيران الرسمية", [O, B, I], [O, B, I]),
+    "not a name off the list": ("في حماس", [O, B], [O, B]),
+    "a name tagged O is left alone": ("في حمص", [O, O], [O, O]),
+}
+
+
+@pytest.mark.parametrize("text, tags, expected", PLACE_CASES.values(), ids=PLACE_CASES.keys())
+def test_a_place_actor_after_a_place_preposition_becomes_a_place(text, tags, expected):
+    assert _repair(text, tags, PLACES) == expected
+    assert _repair(text, tags) == tags  # no gazetteer, no mend
+
+
 def test_a_label_set_without_the_labels_is_left_alone():
     labels = ["O", "B-PER", "I-PER"]
     tags = np.array([1, 0, 1])
     assert repair_tags(tags.copy(), ["الحكومة", "الإيرانية", "أحمد"], labels).tolist() == [1, 0, 1]
 
 
-WORDS = ["الحكومة", "الإيرانية", "أكثر", "من", "560", "وثلاثة", "في", "حمص", "الأميركي", "قتلى", "لحركة", "«", "حماس", "شرق", "أفريقيا"]
+WORDS = ["الحكومة", "الإيرانية", "أكثر", "من", "560", "وثلاثة", "في", "حمص", "الأميركي", "قتلى", "لحركة", "«", "حماس", "شرق",
+         "أفريقيا", "بإيران", "شعب"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -104,5 +128,5 @@ def test_repaired_tags_stay_valid_iob2(pairs):
     for k, t in enumerate(tags):
         if t.startswith("I-") and (k == 0 or tags[k - 1][2:] != t[2:]):
             tags[k] = "B-" + t[2:]
-    out = [LABELS[i] for i in repair_tags(np.array([LABELS.index(t) for t in tags]), words, LABELS)]
+    out = [LABELS[i] for i in repair_tags(np.array([LABELS.index(t) for t in tags]), words, LABELS, PLACES)]
     assert not iob2_errors(out)
