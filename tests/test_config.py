@@ -81,6 +81,7 @@ def test_missing_config_file(tmp_path):
     ("model: {scratch: {pretrain: {steps: 500}}}\n", "model.scratch.pretrain"),
     ("model: {scratch: {extra_texts: [../shared/data]}}\n", "model.scratch.extra_texts"),
     ("train: {token_dropout: 0.1}\n", "train.token_dropout"),
+    ("model: {scratch: {digits: true}}\n", "model.scratch.digits"),
 ])
 def test_removed_keys_are_named_as_removed(tmp_path, text, key):
     p = write(tmp_path, "data: {train: [a.jsonl], dev: [b.jsonl]}\n" + text)

@@ -61,7 +61,7 @@ def _scratch_encoder(config: TrainConfig, train_records: list[dict], shared_toke
     if reuse is not None:
         tokenizer = load_tokenizer(reuse)
     else:
-        tokenizer = train_wordpiece([r["text"] for r in train_records], spec.vocab_size, spec.clitics, spec.digits)
+        tokenizer = train_wordpiece([r["text"] for r in train_records], spec.vocab_size, spec.clitics)
         tokenizer.model_max_length = spec.max_position
         if shared_tokenizer is not None:
             tokenizer.save_pretrained(str(shared_tokenizer))
@@ -110,19 +110,8 @@ def save_model(model: MarsadModel, tokenizer, gazetteer, directory: Path) -> Non
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(str(directory))
-    _portable_tokenizer_class(directory / "tokenizer_config.json")
     if gazetteer is not None:
         gazetteer.save(directory)
-
-
-def _portable_tokenizer_class(path: Path) -> None:
-    """Name the generic fast tokenizer as both transformers 4 and 5 read it: 5 writes
-    ``TokenizersBackend`` (a scratch tokenizer with ``model.scratch.digits``), which 4 lacks."""
-    if path.is_file():
-        config = json.loads(path.read_text(encoding="utf-8"))
-        if config.get("tokenizer_class") == "TokenizersBackend":
-            config["tokenizer_class"] = "PreTrainedTokenizerFast"
-            path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def load_model(directory: Path):

@@ -36,7 +36,6 @@ class ScratchEncoder:
     max_position: int = 512
     tokenizer: str | None = None  # reuse this saved tokenizer folder instead of learning a vocabulary
     clitics: bool = False  # add proclitic markers: an unknown word with a known stem is read as stem + markers
-    digits: bool = False  # the tokenizer reads every digit as 0 (198 -> 000): a number's shape, not its value
 
 
 @dataclass
@@ -207,6 +206,7 @@ REMOVED_KEYS = {
     "model.scratch.pretrain": "masked-LM pre-training of the scratch encoder showed no gain on real text",
     "model.scratch.extra_texts": "extra vocabulary texts showed no gain on real text",
     "train.token_dropout": "token dropout showed no gain on real text",
+    "model.scratch.digits": "digits read as 0 showed no gain on real text",
 }
 
 

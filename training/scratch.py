@@ -20,19 +20,8 @@ __all__ = ["train_wordpiece", "learn_wordpiece_vocab", "build_scratch_encoder"]
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-# every digit (ASCII, Arabic-Indic, Persian) as 0: the tokenizer's last normalisation step with ``digits``
-DIGITS = "[0-9\u0660-\u0669\u06f0-\u06f9]"
-
-
-def train_wordpiece(texts: Iterable[str], vocab_size: int, clitics: bool = False, digits: bool = False):
+def train_wordpiece(texts: Iterable[str], vocab_size: int, clitics: bool = False):
     """A fast BERT tokenizer whose WordPiece vocabulary is learnt from ``texts``.
-
-    With ``digits`` its normaliser also reads every digit as 0 (``198`` -> ``000``), so a count the
-    training text never had shares its tokens with those of its length (a model that tagged
-    ``19 فلسطينيا`` missed ``198 فلسطينيا``). The normaliser is saved in ``tokenizer.json``,
-    so every tokenizer load (``AutoTokenizer``, a transformers pipeline) reads digits the same
-    way; the folder names the generic fast class, since ``BertTokenizerFast`` would rebuild its
-    own normaliser without the step.
 
     Texts are split with the spec tokeniser and normalised like at inference, so the
     vocabulary covers exactly the words the model will see. The vocabulary is learnt by
@@ -41,12 +30,10 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, clitics: bool = False
     vocabularies of 2,309 to 2,314 tokens (even single-threaded, with ``PYTHONHASHSEED`` fixed).
     The same texts and size now give the same ``tokenizer.json``, byte for byte.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
 
     normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False)
-    if digits:
-        normalizer = normalizers.Sequence([normalizer, normalizers.Replace(Regex(DIGITS), "0")])
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     counts: Counter = Counter()
     for text in texts:
@@ -64,8 +51,6 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, clitics: bool = False
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
     specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
-    if digits:
-        return PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
     return BertTokenizerFast(tokenizer_object=tok, do_lower_case=False, tokenize_chinese_chars=True, strip_accents=False,
                              **specials)
 
