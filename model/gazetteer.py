@@ -61,15 +61,22 @@ class Gazetteer:
 
     def flags(self, words: list[str]) -> list[int]:
         """1 for every word inside a gazetteer match (longest match first), else 0."""
-        keys = [_key(w) for w in words]
         out = [0] * len(words)
+        for i, j in self.matches(words):
+            out[i:j] = [1] * (j - i)
+        return out
+
+    def matches(self, words: list[str]) -> list[tuple[int, int]]:
+        """``(first word, end)`` of each name found, left to right, the longest at each word."""
+        keys = [_key(w) for w in words]
+        out = []
         i = 0
         while i < len(words):
             starts, lengths = self._starts.get(keys[i]) or self._name_starts(keys[i])
             hit = next((n for n in lengths if n <= len(words) - i
                         and any((v, *keys[i + 1 : i + n]) in self.names for v in starts)), 0)
             if hit:
-                out[i : i + hit] = [1] * hit
+                out.append((i, i + hit))
                 i += hit
             else:
                 i += 1

@@ -15,6 +15,13 @@ def test_flags_with_clitics_and_multiword_names():
     assert g.flags(w) == [0, 1, 1, 1, 1, 1, 1, 0]
 
 
+def test_matches_are_the_spans_of_the_flags():
+    g = Gazetteer(["حلب", "دير الزور", "الرقة"])
+    w = words("قصف بحلب ودير الزور الرقة وحمص")
+    assert g.matches(w) == [(1, 2), (2, 4), (4, 5)]  # adjacent names stay apart
+    assert g.flags(w) == [0, 1, 1, 1, 1, 0]
+
+
 def test_save_and_load(tmp_path):
     g = Gazetteer(["حلب", "دير الزور"])
     g.save(tmp_path)

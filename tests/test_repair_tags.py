@@ -87,7 +87,7 @@ def test_head_continent_nisba_and_empty_span_mends(text, tags, expected):
     assert _repair(text, tags) == expected
 
 
-PLACES = Gazetteer(["إسرائيل", "إيران", "روسيا", "بايدن", "ايدن", "حمص"])  # Baydan and Aydın are towns
+PLACES = Gazetteer(["إسرائيل", "إيران", "روسيا", "بايدن", "ايدن", "حمص", "البحر الميت", "ساو باولو", "دير الزور"])  # Baydan, Aydın: towns
 # (text, tags, mended tags) with a gazetteer: a one-word place ACTOR after في / إلى / شعب / ب is a place
 PLACE_CASES = {
     "after في": ("الحرب في إسرائيل", [O, O, B], [O, O, BL]),
@@ -105,6 +105,12 @@ PLACE_CASES = {
     "not a longer ACTOR": ("في إيران الرسمية", [O, B, I], [O, B, I]),
     "not a name off the list": ("في حماس", [O, B], [O, B]),
     "a name tagged O is left alone": ("في حمص", [O, O], [O, O]),
+    "a place cut inside a longer name": ("قرب البحر الميت", [O, BL, O], [O, BL, IL]),
+    "two places inside one name": ("في ساو باولو", [O, BL, BL], [O, BL, IL]),
+    "after a proclitic": ("وبدير الزور", [O, BL], [BL, IL]),
+    "not a name tagged O": ("البحر الميت", [O, O], [O, O]),
+    "not a name with an ACTOR in it": ("دير الزور", [BL, B], [BL, B]),
+    "not inside a longer place": ("ريف دير الزور", [BL, IL, O], [BL, IL, O]),
 }
 
 
