@@ -76,6 +76,8 @@ CASES = {
     "غرب آسيا": ("غرب آسيا", [O, BL], [BL, IL]),
     "not before a country": ("في شمال سوريا", [O, O, BL], [O, O, BL]),
     # the data keeps a nisba outside حماس, إسرائيل, حزب الله and طهران (29 of 30)
+    "no nisba after ب": ("القوات بالمدفعية", [B, O], [B, O]),
+    "no nisba after لل": ("الجيش للصحفيين", [B, O], [B, O]),
     "no nisba after حماس": ("حركة حماس الفلسطينية", [B, I, O], [B, I, O]),
     "no nisba after إسرائيل": ("وإسرائيل الأمريكية", [B, B], [B, B]),
     "no nisba after حزب الله": ("حزب الله اللبناني", [B, I, O], [B, I, O]),
