@@ -60,6 +60,7 @@ CASES = {
     "an indefinite adjective, as the spec's مسلحين دروز": ("قوات إيرانية", [B, O], [B, I]),
     "an O name after a quote mark": ('لواء "عتتسيوني', [B, O, O], [B, I, I]),
     "وحدة is a head": ("وحدة يحال", [B, O], [B, I]),
+    "خلايا is a head": ("خلايا داعش", [B, B], [B, I]),
     "not a function word": ("دخلت قوات إلى المدينة", [O, B, O, O], [O, B, O, O]),
     "not a number": ("قوات 17 ألف", [B, O, O], [B, O, O]),
     "not a place": ("مسلحي غزة", [B, BL], [B, BL]),
