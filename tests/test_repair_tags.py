@@ -85,6 +85,8 @@ CASES = {
     "a nisba after another name": ("كوريا الشمالية", [B, O], [B, I]),
     "function words alone": ("ذهب الى بيروت و", [O, BL, BL, BC], [O, O, BL, O]),
     "an approximator alone": ("وأكثر من 20", [BC, IC, O], [O, O, O]),
+    "a unit's number joins it": ("الكتيبة 202 في", [B, O, O], [B, I, O]),
+    "not another ACTOR's number": ("الشرطة 19", [B, O], [B, O]),
     "a definite number joins a CASUALTY": ("لمقتل المراقبين الأربعة", [O, BC, O], [O, BC, IC]),
     "not after an ACTOR": ("الجنود الأربعة", [B, O], [B, O]),
     "a partitive with its noun stays": ("قتل أحد الجنود", [O, BC, IC], [O, BC, IC]),
