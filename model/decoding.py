@@ -210,31 +210,47 @@ def repair_tags(tags: np.ndarray, words: list[str], labels: list[str], gazetteer
         elif i_act is not None and prev in (b_act, i_act) and cur == o and norm[k].isdigit() and _in_unit(tags, norm, k, i_act):
             tags[k] = i_act
     if i_loc is not None:
-        for k in range(1, n):
-            if tags[k] == o and tags[k - 1] in (b_loc, i_loc) and norm[k].startswith("ال") and _is_one(norm[k - 1], _GEO_HEADS) \
-                    and (k + 1 == n or tags[k + 1] != i_loc):
-                tags[k] = i_loc
-    if gazetteer is not None and i_loc is not None:
-        for i, j in gazetteer.matches(words):  # a place cut inside a name of two words or more gets all of it
-            seg = tags[i:j]
-            if j - i > 1 and b_loc in seg and seg[0] != i_loc and all(t in (o, b_loc, i_loc) for t in seg) \
-                    and (j == n or tags[j] != i_loc):
-                tags[i], tags[i + 1 : j] = b_loc, i_loc
-    if gazetteer is not None and i_loc is not None and i_act is not None:
-        for k in np.flatnonzero((tags == b_act) | (tags == b_loc)).tolist():
-            if k + 1 == n or tags[k + 1] not in (i_act, i_loc):
-                if tags[k] == b_act and _place_actor(norm, k, gazetteer):
-                    tags[k] = b_loc
-                elif tags[k] == b_loc and k and norm[k - 1] == "بين" and gazetteer.is_name(norm[k].translate(_FOLD)):
-                    tags[k] = b_act  # بين [إسرائيل] و...: the parties to something
+        _mend_places(tags, words, norm, (o, b_act, i_act, b_loc, i_loc), gazetteer)
+    _drop_empty(tags, norm, labels, o)
+    return tags
+
+
+def _mend_places(tags: np.ndarray, words: list[str], norm: list[str], ids: tuple, gazetteer) -> None:
+    """:func:`repair_tags`' LOCATION mends: a geographic head takes its adjective; with a gazetteer,
+    a place cut inside a listed name gets all of it, and one-word names read as ACTOR or LOCATION
+    by the word before them."""
+    o, b_act, i_act, b_loc, i_loc = ids
+    n = len(tags)
+    for k in range(1, n):
+        if tags[k] == o and tags[k - 1] in (b_loc, i_loc) and norm[k].startswith("ال") and _is_one(norm[k - 1], _GEO_HEADS) \
+                and (k + 1 == n or tags[k + 1] != i_loc):
+            tags[k] = i_loc
+    if gazetteer is None:
+        return
+    for i, j in gazetteer.matches(words):  # a place cut inside a name of two words or more gets all of it
+        seg = tags[i:j]
+        if j - i > 1 and b_loc in seg and seg[0] != i_loc and all(t in (o, b_loc, i_loc) for t in seg) \
+                and (j == n or tags[j] != i_loc):
+            tags[i], tags[i + 1 : j] = b_loc, i_loc
+    if i_act is None:
+        return
+    for k in np.flatnonzero((tags == b_act) | (tags == b_loc)).tolist():
+        if k + 1 == n or tags[k + 1] not in (i_act, i_loc):
+            if tags[k] == b_act and _place_actor(norm, k, gazetteer):
+                tags[k] = b_loc
+            elif tags[k] == b_loc and k and norm[k - 1] == "بين" and gazetteer.is_name(norm[k].translate(_FOLD)):
+                tags[k] = b_act  # بين [إسرائيل] و...: the parties to something
+
+
+def _drop_empty(tags: np.ndarray, norm: list[str], labels: list[str], o: int) -> None:
+    """Turn to O every span of nothing but function words or punctuation."""
     begin, inside = _span_flags(tuple(labels))
     for k in np.flatnonzero(begin[tags]).tolist():
         end = k + 1
-        while end < n and inside[tags[end]]:
+        while end < len(tags) and inside[tags[end]]:
             end += 1
         if all(_empty(w) for w in norm[k:end]):
             tags[k:end] = o
-    return tags
 
 
 @lru_cache(maxsize=8)
