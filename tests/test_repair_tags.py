@@ -55,6 +55,9 @@ BL, IL, BC, IC = "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"
 # (text, tags, mended tags): the lone-head, head-before, continent, no-nisba and empty-span mends
 CASES = {
     "a following ACTOR joins a lone head": ("باسم لمنظمة حماس أمس", [O, B, B, O], [O, B, I, O]),
+    "a lone head is no place": ("قطاع النفط", [BL, O], [O, O]),
+    "a lone direction with a proclitic": ("في وجنوب حمص", [O, BL, BL], [O, O, BL]),
+    "a head that begins a longer place stays": ("جنوب حمص", [BL, IL], [BL, IL]),
     "across a quote mark": ("لحركة «الجهاد الإسلامي»", [B, O, B, I, O], [B, I, I, I, O]),
     "one O word, then the nisba mend": ("قالت وزارة الدفاع الإسرائيلية إن", [O, B, O, O, O], [O, B, I, I, O]),
     "an indefinite adjective, as the spec's مسلحين دروز": ("قوات إيرانية", [B, O], [B, I]),
@@ -122,6 +125,11 @@ PLACE_CASES = {
     "not a name tagged O": ("البحر الميت", [O, O], [O, O]),
     "not a name with an ACTOR in it": ("دير الزور", [BL, B], [BL, B]),
     "not inside a longer place": ("ريف دير الزور", [BL, IL, O], [BL, IL, O]),
+    "a name tagged O after a generic head": ("مدينة حمص", [O, O], [O, BL]),
+    "after a head with a proclitic": ("بمدينة حمص", [O, O], [O, BL]),
+    "a longer name tagged O after في": ("في ساو باولو", [O, O, O], [O, BL, IL]),
+    "not a longer name after من": ("من ساو باولو", [O, O, O], [O, O, O]),
+    "not a name whose next word is tagged": ("مدينة حمص القديمة", [O, O, BL], [O, O, BL]),
 }
 
 
