@@ -129,9 +129,9 @@ def auto_precision(device: str | torch.device = "cpu") -> str:
     from its feature flags:
 
     * AMX: bf16 (about 3x the pipeline at BERT-base size, ahead of int8's 2.3x there);
-    * else VNNI (AVX512-VNNI or AVX-VNNI): int8 (on a Zen 4, int8 ran 3.1x the pipeline and bf16
-      2.0x), whose outputs never depend on the batch and agree with fp32 on >= 99.5% of the
-      trained model's entities, relations and casualty fields;
+    * else VNNI (AVX512-VNNI or AVX-VNNI): int8, whose outputs never depend on the batch and agree
+      with fp32 on >= 99.5% of the trained model's entities, relations and casualty fields (on a
+      Zen 5, 3.66x the pipeline at BERT-base size, bf16 3.61x);
     * else AVX512-BF16: bf16;
     * else fp32 (int8 without VNNI is no faster than fp32; bf16 would be emulated).
 
