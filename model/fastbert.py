@@ -16,10 +16,12 @@ the matmuls, take most of the time; ``bench/throughput.py`` measures the paths):
 * in ``int8`` mode every layer's matmuls except the last layer's are
   :class:`~.int8.RowInt8Linear` (int8 weights, each token's activations quantised on their
   own); the last layer feeds the heads and stays fp32 (in int8 it cost the most relation
-  agreement with fp32 of any layer). Attention runs sentence by sentence
-  on the unpadded keys, so every number a sentence gets is computed from that sentence alone
-  and its outputs are bit for bit the same in any batch (padding otherwise moves fp32 attention
-  sums by ~1e-6, which int8 rounding can turn into a visible change);
+  agreement with fp32 of any layer). Attention runs on each sentence's unpadded keys (a run of
+  sentences of one length in one call), so every number a sentence gets is computed from that
+  sentence alone: bit for bit the same in any batch through the int8 layers (padding would move
+  fp32 attention sums by ~1e-6, which int8 rounding can turn into a visible change). The fp32
+  last layer's matmul can round a row differently (~1e-6) when a batch has very few rows (the
+  BLAS picks another kernel), far below the printed digits;
 * no autograd, no dropout, no per-layer Python objects.
 
 :func:`fast_bert` builds it from a ``BertModel`` (embeddings shared; fused and bf16 weights
@@ -113,22 +115,34 @@ class FastBert(nn.Module):
             x = torch.cat([x, x.new_zeros(rows - m, h)])
         att = x.new_zeros(rows, h, dtype=self.dtype)  # attention output, padded the same way
         lengths = attention_mask.sum(1).tolist() if self.int8 and mask is not None else None
+        runs = _runs(lengths) if lengths is not None else None
         for blk in self.layers:
             qkv = blk.qkv(x.to(self.dtype))[:m].view(b, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
             out = att[:m].view(b, t, self.heads, d)
             if lengths is None:
                 a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, scale=1.0 / math.sqrt(d))
                 out.copy_(a.transpose(1, 2))
-            else:  # int8: each sentence on its own keys (padding rows keep zeros, never read)
-                for i, n in enumerate(lengths):
-                    q, k, v = (qkv[j, i : i + 1, :, :n] for j in range(3))
+            else:  # int8: each sentence on its own keys (padding rows keep zeros, never read); a run
+                # of sentences of one length goes in one call, which computes each as it would alone
+                for i, j, n in runs:
+                    q, k, v = (qkv[h, i:j, :, :n] for h in range(3))
                     a = F.scaled_dot_product_attention(q, k, v, scale=1.0 / math.sqrt(d))
-                    out[i, :n].copy_(a[0].transpose(0, 1))
+                    out[i:j, :n].copy_(a.transpose(1, 2))
             a = blk.out(att)
             x = blk.norm1(x + a.float())  # .to / .float are no-ops in fp32
             u = blk.down(self.act(blk.up(x.to(self.dtype))))
             x = blk.norm2(x + u.float())
         return x[:m].view(b, t, h)
+
+
+def _runs(lengths: list[int]) -> list[tuple[int, int, int]]:
+    """``(first, end, length)`` of each run of consecutive rows with the same length."""
+    runs, i = [], 0
+    for j in range(1, len(lengths) + 1):
+        if j == len(lengths) or lengths[j] != lengths[i]:
+            runs.append((i, j, lengths[i]))
+            i = j
+    return runs
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype, int8: bool = False) -> nn.Module:

@@ -82,13 +82,29 @@ def default_path(request, trained_model, texts):
 def test_outputs_never_depend_on_the_batch(default_path, texts, data):
     """Any subset, order, batch size or batch budget: each text gets the very same record
     (entities, scores to the printed digit, relations, counts) as when it is extracted alone.
-    int8 is bit for bit batch-independent by construction (model/int8.py); fp32 differs from
+    int8 is batch-independent by construction (model/int8.py; bit for bit through its int8 layers); fp32 differs from
     batch to batch by float rounding (~1e-6) only, far below the printed digits."""
     ex, alone = default_path
     picked = data.draw(st.lists(st.sampled_from(texts), min_size=1, max_size=len(texts)))
     other = Extractor(ex.model, ex.tokenizer, device="cpu", precision=ex.precision,
                       batch_size=data.draw(st.integers(1, 8)), batch_tokens=data.draw(st.sampled_from([64, 256, 4096])))
     assert other.extract(picked) == [alone[t] for t in picked]
+
+
+def test_int8_attention_on_a_run_of_equal_lengths_is_each_sentence_alone(trained_model, monkeypatch):
+    """Sentences of one length share one attention call on the int8 path; each gets the very bits
+    it gets in a call of its own (same batch, so every matmul sees the same rows)."""
+    from marsad.model import fastbert
+
+    fast = Extractor.from_pretrained(trained_model, device="cpu", precision="int8").backend.fast
+    g = torch.Generator().manual_seed(0)
+    lengths = [12, 12, 12, 9, 9, 5]
+    ids = torch.randint(5, 60, (len(lengths), 12), generator=g)
+    mask = (torch.arange(12)[None, :] < torch.tensor(lengths)[:, None]).long()
+    assert fastbert._runs(lengths) == [(0, 3, 12), (3, 5, 9), (5, 6, 5)]
+    grouped = fast(ids, mask)
+    monkeypatch.setattr(fastbert, "_runs", lambda ls: [(i, i + 1, n) for i, n in enumerate(ls)])
+    assert torch.equal(fast(ids, mask), grouped)
 
 
 def test_row_int8_linear_rows_are_independent_and_close_to_fp32():
