@@ -4,9 +4,9 @@
 that row alone. BERT encoders (AraBERT, the offline model) run it inside
 :class:`~.fastbert.FastBert`, which also keeps attention per sentence: bit-for-bit
 batch-independent through the int8 layers (the fp32 last layer can round ~1e-6 differently in a
-batch of very few rows, far below the printed digits). :func:`quantize_int8` puts it in place of the Linear layers of other
-encoders, whose own batched attention leaves float noise (~1e-6) that int8 rounding can
-occasionally turn into a visible score change.
+batch of very few rows, far below the printed digits). :func:`quantize_int8` puts it in place of
+the Linear layers of other encoders, whose own batched attention leaves float noise (~1e-6) that
+int8 rounding can occasionally turn into a visible score change.
 """
 
 from __future__ import annotations
