@@ -17,6 +17,7 @@ import torch
 
 from .casualty import normalize_casualty
 from .encoding import Window, candidate_pairs, choose_windows, pair_type_ids, word_spans
+from .gazetteer import GENERIC_HEADS
 from .schema import NO_RELATION
 from .tags import viterbi_iob2_batch
 from .text import normalize_word, proclitic_variants
@@ -68,11 +69,10 @@ _PLACE_BEFORE = frozenset("في الي علي داخل شعب دولة".split())
 # name is the whole LOCATION 558 times in 578, outside 3 times
 _PLACE_HEADS = frozenset("مدينة مقاطعة بلدية قضاء محافظة ريف منطقة ولاية ميناء".split())
 _INTO = frozenset("في الي".split())
+_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي"})  # the lists above are written folded
 # a generic head or a direction is never a place on its own (قطاع النفط, في جنوب بغداد, بلاد):
 # alone as a one-word LOCATION 0 times in the training data's 3,303 uses of these words
-_LONE_HEADS = frozenset("مدينة بلدة قرية حي محافظة ولاية منطقة مخيم اقليم ريف مقاطعة قطاع بلاد جنوب شمال شرق "
-                        "غرب وسط الجنوب الشمال".split())
-_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي"})  # the lists above are written folded
+_LONE_HEADS = frozenset(h.translate(_FOLD) for h in GENERIC_HEADS) | _DIRECTIONS | frozenset("قطاع بلاد الجنوب الشمال".split())
 
 # an entity: its record dict and its (word start, word end, type index) in the sentence
 Entity = tuple[dict, tuple[int, int, int]]
