@@ -83,6 +83,7 @@ class Decoder:
 
     def __init__(self, model, gazetteer=None):
         self.gazetteer = gazetteer  # a model's place names (gazetteer.py): lets a place-ACTOR mend run
+        self.lexicon = getattr(model, "lexicon", None)  # what its training text says of words (lexicon.py)
         self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
         self.entity_labels = model.settings.entity_labels
         self.relation_labels = model.settings.relation_labels
@@ -97,7 +98,7 @@ class Decoder:
         log_probs = np.log(np.maximum(probs, np.float32(1e-9)))
         tags = viterbi_iob2_batch(log_probs, lengths, self.labels)
         for r, ts in enumerate(tokens):
-            repair_tags(tags[r, : lengths[r]], [t.text for t in ts], self.labels, self.gazetteer)
+            repair_tags(tags[r, : lengths[r]], [t.text for t in ts], self.labels, self.gazetteer, self.lexicon)
         chosen = np.take_along_axis(probs, tags[..., None], -1)[..., 0]
         return [self._spans(s, ts, tags[r, : lengths[r]], chosen[r]) for r, (s, ts) in enumerate(zip(sentences, tokens))]
 
@@ -147,7 +148,7 @@ class Decoder:
         return rels
 
 
-def repair_tags(tags: np.ndarray, words: list[str], labels: list[str], gazetteer=None) -> np.ndarray:
+def repair_tags(tags: np.ndarray, words: list[str], labels: list[str], gazetteer=None, lexicon=None) -> np.ndarray:
     """Mend, in place, the cut and empty spans a small tagger makes on real text; ``tags`` stays valid IOB2.
 
     - A definite nisba adjective right after an ACTOR joins it (``الحكومة`` + ``الإيرانية``,
@@ -179,20 +180,15 @@ def repair_tags(tags: np.ndarray, words: list[str], labels: list[str], gazetteer
     - A span of nothing but function words or punctuation (``الى``, ``كان``, ``و``, ``أكثر``) is
       dropped, and so is a one-word LOCATION that is a generic head or a direction alone
       (``[قطاع] النفط``, ``في [جنوب] بغداد``: never a place alone in the data's 3,303 uses).
+    - With a ``lexicon`` (the model's training text, :mod:`~marsad.model.lexicon`), last: a
+      one-word entity whose word the training text has outside entities and never inside one of
+      that label is dropped (``السماء``, ``بارد`` or ``لك`` as a place), and a word left outside
+      that the training text only ever has as a whole one-word entity of one label becomes one
+      (``النقب``, ``عكا`` as a place).
 
     Words are matched as normalised (diacritics and tatweel dropped). Labels a model lacks skip a
-    rule. Measured on the real-text dev and test splits: the nisba and CASUALTY mends with session
-    9's two offline models, entity F1 +0.4 to +0.9, relation F1 +3 to +4 on dev and unchanged on
-    test; the lone-head and empty-span ones with four models of sessions 10 and 11, entity F1 +1.2
-    to +1.5 on dev and +0.7 to +1.2 on test, relation F1 level or up; the head-before and continent
-    ones with five models, entity F1 +0.4 to +0.5 on dev and +0.2 to +0.4 on test; the nisba
-    exceptions for four names, the quote-mark step and four more heads (وحدة, وحدات, فيلق, سلاح), with
-    the same five, +0.7 to +1.0 on dev and +0.3 to +0.5 on test; session 12's place-name mends with
-    five models, +1.4 to +2.4 on dev and +1.0 to +2.1 on test, relation F1 level or up; its two
-    place-extent mends +0.4 to +0.6 on dev and +0.2 to +0.4 on test; its nisba exception after ب/ل,
-    eleven more heads, definite numbers and unit digits +0.1 to +0.2 on real text and written test
-    relation F1 +0.6 to +0.9; session 13's lone-head drop and names after a generic head, with five
-    models, +0.2 to +0.3 on dev and test, relation F1 level or up (to +0.6).
+    rule. Each mend was kept for raising real-text entity F1 with every model it was measured on
+    (2 to 5 models, relation F1 level or up); the README's lever table holds the numbers.
     """
     o, b_act, i_act, b_cas, i_cas, b_loc, i_loc = _repair_ids(tuple(labels))
     norm = [normalize_word(w) for w in words]  # each word normalised once
@@ -225,6 +221,8 @@ def repair_tags(tags: np.ndarray, words: list[str], labels: list[str], gazetteer
     if i_loc is not None:
         _mend_places(tags, words, norm, (o, b_act, i_act, b_loc, i_loc), gazetteer)
     _drop_empty(tags, norm, labels, o)
+    if lexicon is not None:
+        _lexicon_mends(tags, norm, labels, o, lexicon)
     return tags
 
 
@@ -270,6 +268,19 @@ def _drop_empty(tags: np.ndarray, norm: list[str], labels: list[str], o: int) ->
             end += 1
         if all(_empty(w) for w in norm[k:end]):
             tags[k:end] = o
+
+
+def _lexicon_mends(tags: np.ndarray, norm: list[str], labels: list[str], o: int, lexicon) -> None:
+    """Turn to O every one-word span whose word the lexicon rules out for the span's label; then
+    tag as a one-word X every word left O that the training text only ever has as a whole X."""
+    begin, inside = _span_flags(tuple(labels))
+    for k in np.flatnonzero(begin[tags]).tolist():
+        if (k + 1 == len(tags) or not inside[tags[k + 1]]) and lexicon.rules_out(norm[k], labels[tags[k]][2:]):
+            tags[k] = o
+    for k in np.flatnonzero(tags == o).tolist():
+        label = lexicon.always(norm[k])
+        if label is not None and f"B-{label}" in labels:  # the next tag is O or B-: one word stays valid IOB2
+            tags[k] = labels.index(f"B-{label}")
 
 
 @lru_cache(maxsize=8)

@@ -131,6 +131,7 @@ class MarsadModel(nn.Module):
         super().__init__()
         self.config = config
         self.settings = settings_from_config(config)
+        self.lexicon = None  # a Lexicon where settings.lexicon (lexicon.py); saved and loaded with the weights
         self.encoder = encoder if encoder is not None else _encoder_from_config(config)
         hidden = config.hidden_size
         dropout = getattr(config, "hidden_dropout_prob", 0.1)
@@ -210,7 +211,8 @@ class MarsadModel(nn.Module):
         return getattr(self.encoder, "base_model_prefix", "") or "encoder"
 
     def save_pretrained(self, save_directory: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (a token-classification layout)."""
+        """Write ``config.json`` and ``model.safetensors`` (a token-classification layout), and
+        ``lexicon.txt`` where the model has a lexicon."""
         from safetensors.torch import save_file
 
         out = Path(save_directory)
@@ -228,6 +230,8 @@ class MarsadModel(nn.Module):
         # two saves of the same weights differ in their bytes (marsad's format version is in config.json)
         save_file(state, str(tmp), metadata={"format": "pt"})
         tmp.replace(out / WEIGHTS_NAME)
+        if self.lexicon is not None:
+            self.lexicon.save(out)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> "MarsadModel":
@@ -261,6 +265,12 @@ class MarsadModel(nn.Module):
             raise ModelLoadError(f"{path}/{WEIGHTS_NAME} is corrupted: {len(bad)} tensors hold NaN or infinite values "
                                  f"(e.g. {bad[0]}); re-save or re-download the model")
         model.load_flat_state(state, where=str(path))
+        if model.settings.lexicon:
+            from .lexicon import LEXICON_NAME, Lexicon
+
+            if not (path / LEXICON_NAME).is_file():
+                raise ModelLoadError(f"{path}: {LEXICON_NAME} is missing; the folder is incomplete. Save it again or point at a complete one")
+            model.lexicon = Lexicon.load(path)
         return model
 
     def load_flat_state(self, state: dict, where: str = "<state>") -> None:

@@ -567,7 +567,7 @@ def _info(extractor, config: ServeConfig, batcher: Batcher) -> dict:
     settings, cfg = extractor.settings, extractor.model.config
     encoder = {"model_type": cfg.model_type, "hidden_size": cfg.hidden_size,
                "num_hidden_layers": getattr(cfg, "num_hidden_layers", None), "max_length": settings.max_length,
-               "gazetteer": settings.gazetteer,
+               "gazetteer": settings.gazetteer, "lexicon": settings.lexicon,
                "backend": "onnx" if extractor.backend.onnx is not None else "fast" if extractor.backend.fast is not None else "torch"}
     return {"marsad_version": _version(), "spec_version": settings.spec_version,
             "entity_labels": list(settings.entity_labels), "relation_labels": list(settings.relation_labels),

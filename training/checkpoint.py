@@ -30,12 +30,12 @@ __all__ = ["build_model", "save_model", "load_model", "atomic_dir", "find_checkp
 
 # --- a new model -------------------------------------------------------------------------------
 def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, shared_tokenizer: Path | None = None,
-                gazetteer=None):
+                gazetteer=None, lexicon=None):
     """``(model, tokenizer, gazetteer)`` for a new run of ``config``: the encoder it names (built
     from scratch with a vocabulary learnt from ``records["train"]``, or pretrained) under fresh
     heads. ``shared_tokenizer``: a folder where the first of several processes saves the learnt
-    vocabulary and the others read it. ``gazetteer``: a loaded one to use instead of
-    ``model.gazetteer``'s (a distilled student reads its teacher's)."""
+    vocabulary and the others read it. ``gazetteer`` and ``lexicon``: loaded ones to use instead
+    of ``model.gazetteer``'s and ``model.lexicon``'s (a distilled student takes its teacher's)."""
     m = config.model
     settings = MarsadSettings(max_length=m.max_length, stride=m.stride, relation_hidden=m.relation_hidden,
                               relation_before=m.relation_before)
@@ -46,7 +46,15 @@ def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, 
     settings.max_length = min(settings.max_length, getattr(encoder.config, "max_position_embeddings", settings.max_length))
     gazetteer = gazetteer if gazetteer is not None else _gazetteer(config, encoder, log)
     settings.gazetteer = gazetteer is not None
-    return MarsadModel.from_encoder(encoder, settings), tokenizer, gazetteer
+    if lexicon is None and m.lexicon:
+        from marsad.model.lexicon import Lexicon
+
+        lexicon = Lexicon.from_records(records["train"])
+        log(f"lexicon: {len(lexicon)} words of the training text, with the labels they were inside")
+    settings.lexicon = lexicon is not None
+    model = MarsadModel.from_encoder(encoder, settings)
+    model.lexicon = lexicon
+    return model, tokenizer, gazetteer
 
 
 def _scratch_encoder(config: TrainConfig, train_records: list[dict], shared_tokenizer: Path | None):

@@ -48,6 +48,7 @@ class ModelSection:
     relation_before: int = 0  # words before a pair's first entity that the relation head also reads
     dropout: float = 0.1
     gazetteer: str | None = None  # a world-cities CSV: place names become an input feature (model/gazetteer.py)
+    lexicon: bool = False  # drop one-word entities the training text never has with that label (model/lexicon.py)
 
 
 @dataclass
@@ -173,7 +174,7 @@ class DistillSection:
 @dataclass
 class DistillConfig(TrainConfig):
     """A training config with a ``distill:`` section (``model.encoder`` and ``model.scratch`` are
-    not used: the student's shape is ``distill.student``, its tokenizer and gazetteer the teacher's)."""
+    not used: the student's shape is ``distill.student``, its tokenizer, gazetteer and lexicon the teacher's)."""
 
     distill: DistillSection = field(default_factory=DistillSection)
 

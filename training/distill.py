@@ -164,7 +164,8 @@ class _DistillRun(_Run):
             return super()._model(ckpt)
         d = self.config.distill
         model, tokenizer, gazetteer = build_model(student_config(self.config, self.teacher, self.teacher_dir), self.records,
-                                                  self.say, gazetteer=self.teacher_gazetteer)
+                                                  self.say, gazetteer=self.teacher_gazetteer,
+                                                  lexicon=self.teacher.lexicon)
         if (model.settings.entity_labels, model.settings.relation_labels) != (self.teacher.settings.entity_labels,
                                                                              self.teacher.settings.relation_labels):
             raise ConfigError(f"{self.config.source}: the teacher {self.teacher_dir} uses other labels than this marsad; "
