@@ -31,7 +31,7 @@ class MarsadSettings:
     relation_hidden: int = 256
     relation_before: int = 0  # words before a pair's first entity max-pooled into its features (Arabic's verb-first clauses)
     gazetteer: bool = False  # token type 1 marks place-name gazetteer words (gazetteer.txt in the folder)
-    lexicon: bool = False  # the decoder drops one-word entities the training text rules out (lexicon.txt)
+    lexicon: bool = False  # the decoder asks the training text of its words and names (lexicon.json, lexicon.py)
     format_version: int = FORMAT_VERSION
     spec_version: str = SPEC_VERSION
 

@@ -182,9 +182,9 @@ def repair_tags(tags: np.ndarray, words: list[str], labels: list[str], gazetteer
       (``[قطاع] النفط``, ``في [جنوب] بغداد``: never a place alone in the data's 3,303 uses).
     - With a ``lexicon`` (the model's training text, :mod:`~marsad.model.lexicon`), last: a
       one-word entity whose word the training text has outside entities and never inside one of
-      that label is dropped (``السماء``, ``بارد`` or ``لك`` as a place), and a word left outside
-      that the training text only ever has as a whole one-word entity of one label becomes one
-      (``النقب``, ``عكا`` as a place).
+      that label is dropped (``السماء``, ``بارد`` or ``لك`` as a place), and a name the training
+      text only ever has as a whole entity of one label becomes one where the tagger left it
+      outside or cut it (``النقب``, ``عكا``, ``[باهر]`` of ``صور باهر`` as places).
 
     Words are matched as normalised (diacritics and tatweel dropped). Labels a model lacks skip a
     rule. Each mend was kept for raising real-text entity F1 with every model it was measured on
@@ -272,15 +272,18 @@ def _drop_empty(tags: np.ndarray, norm: list[str], labels: list[str], o: int) ->
 
 def _lexicon_mends(tags: np.ndarray, norm: list[str], labels: list[str], o: int, lexicon) -> None:
     """Turn to O every one-word span whose word the lexicon rules out for the span's label; then
-    tag as a one-word X every word left O that the training text only ever has as a whole X."""
+    make each name the training text only has as a whole entity one, where the tags in it are O or
+    that label and no span crosses its edges."""
     begin, inside = _span_flags(tuple(labels))
     for k in np.flatnonzero(begin[tags]).tolist():
         if (k + 1 == len(tags) or not inside[tags[k + 1]]) and lexicon.rules_out(norm[k], labels[tags[k]][2:]):
             tags[k] = o
-    for k in np.flatnonzero(tags == o).tolist():
-        label = lexicon.always(norm[k])
-        if label is not None and f"B-{label}" in labels:  # the next tag is O or B-: one word stays valid IOB2
-            tags[k] = labels.index(f"B-{label}")
+    for i, j, label in lexicon.matches(norm):
+        if f"B-{label}" not in labels:
+            continue
+        b, inner = labels.index(f"B-{label}"), labels.index(f"I-{label}")
+        if all(t in (o, b, inner) for t in tags[i:j]) and tags[i] != inner and (j == len(tags) or tags[j] != inner):
+            tags[i], tags[i + 1 : j] = b, inner
 
 
 @lru_cache(maxsize=8)

@@ -1,26 +1,28 @@
-"""What the training text says of its words, for the decoder's last two mends.
+"""What the training text says of its words and names, for the decoder's last two mends.
 
 A small tagger trained on a few thousand sentences tags common words as places or actors when a
 new context looks like one (``السماء``, ``بارد``, ``الأنشطة``, ``لك`` read as places in real posts),
-and leaves out names it was shown (``النقب``, ``عكا``, ``خانيونس`` as a place) when their context is
-new. The training text itself knows better. :class:`Lexicon` keeps, for every word of the
-training text, whether it occurs outside entities, whether it occurs inside an entity of two words
-or more, and the labels of the entities it was inside. The decoder (``repair_tags``):
+and leaves out or cuts names it was shown (``النقب``, ``عكا`` as places, ``[باهر]`` of ``صور باهر``)
+when their context is new. The training text itself knows better. :class:`Lexicon` keeps:
 
-* drops a one-word entity whose word the training text has outside entities and never inside an
-  entity of that label (:meth:`Lexicon.rules_out`);
-* tags a word left outside as a one-word entity of label X when the training text has that word
-  only ever as a whole one-word X, never outside and never in a longer entity
-  (:meth:`Lexicon.always`).
+* for every word of the training text that occurs outside entities, the labels of the entities
+  it was ever inside (:meth:`Lexicon.rules_out`);
+* the names (one word or more) that the training text only ever has as a whole entity of one
+  label: every occurrence of those words in a row is exactly such an entity (:meth:`Lexicon.matches`).
 
-A word the training text never saw is left to the model. ``marsad train`` builds the lexicon from
-the training records (``model.lexicon: true``) and saves it in the model folder (``lexicon.txt``:
-one normalised word a line, then a tab, ``o`` if it occurs outside entities and ``m`` if inside a
-longer one, a tab, and the labels of the entities it was inside).
+The decoder (``repair_tags``) drops a one-word entity whose word the training text has outside
+entities and never inside an entity of that label, and then tags each such name as a whole
+entity of its label where the tagger left its words outside or tagged part of it with that label.
+A word the training text never saw is left to the model.
+
+``marsad train`` builds the lexicon from the training records (``model.lexicon: true``) and saves
+it in the model folder as ``lexicon.json``: ``{"words": {word: [outside, [labels]]}, "names":
+[[label, [word, ...]], ...]}``, words normalised as the decoder reads them.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .tags import spans_to_tags
@@ -28,60 +30,101 @@ from .text import normalize_word, tokenize
 
 __all__ = ["Lexicon", "LEXICON_NAME"]
 
-LEXICON_NAME = "lexicon.txt"
+LEXICON_NAME = "lexicon.json"
 
 
 class Lexicon:
-    """Normalised word -> ``(outside, in_longer, labels)``: whether the training text has it outside
-    entities, inside an entity of two words or more, and the labels of the entities it was inside."""
+    """``words``: normalised word -> ``(outside, labels)``; ``names``: word tuple -> label."""
 
-    def __init__(self, entries: dict[str, tuple[bool, bool, frozenset[str]]]):
-        self.entries = entries
+    def __init__(self, words: dict[str, tuple[bool, frozenset[str]]], names: dict[tuple[str, ...], str]):
+        self.words, self.names = words, names
+        self.lengths: dict[str, list[int]] = {}  # first word -> the lengths of its names, longest first
+        for name in names:
+            self.lengths.setdefault(name[0], []).append(len(name))
+        for n in self.lengths.values():
+            n.sort(reverse=True)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.words)
 
     def rules_out(self, word: str, label: str) -> bool:
         """Whether the training text had ``word`` (normalised) outside entities and never inside a ``label``."""
-        seen = self.entries.get(word)
-        return seen is not None and seen[0] and label not in seen[2]
+        seen = self.words.get(word)
+        return seen is not None and seen[0] and label not in seen[1]
 
-    def always(self, word: str) -> str | None:
-        """The label X where the training text has ``word`` (normalised) only as a whole one-word X."""
-        seen = self.entries.get(word)
-        if seen is None or seen[0] or seen[1] or len(seen[2]) != 1:
-            return None
-        return next(iter(seen[2]))
+    def matches(self, norm: list[str]) -> list[tuple[int, int, str]]:
+        """``(first word, end, label)`` of each name in normalised words, left to right, the longest at each word."""
+        out, i = [], 0
+        while i < len(norm):
+            n = next((n for n in self.lengths.get(norm[i], ()) if i + n <= len(norm) and tuple(norm[i : i + n]) in self.names), 0)
+            if n:
+                out.append((i, i + n, self.names[tuple(norm[i : i + n])]))
+                i += n
+            else:
+                i += 1
+        return out
 
     @classmethod
     def from_records(cls, records) -> "Lexicon":
         """The lexicon of records in the project's JSONL shape (``text`` and ``entities``)."""
-        outside, longer, labels = set(), set(), {}
+        tagged = []
+        outside, inside = set(), {}
         for r in records:
             tokens = tokenize(r["text"])
             tags = spans_to_tags(tokens, [(e["start"], e["end"], e["label"]) for e in r.get("entities", [])])
-            for i, (token, tag) in enumerate(zip(tokens, tags)):
-                word = normalize_word(token.text)
-                if not word:
-                    continue
-                labels.setdefault(word, set())
+            norm = [normalize_word(t.text) for t in tokens]
+            tagged.append((norm, tags))
+            for word, tag in zip(norm, tags):
                 if tag == "O":
                     outside.add(word)
-                    continue
-                labels[word].add(tag[2:])
-                if tag.startswith("I-") or (i + 1 < len(tags) and tags[i + 1].startswith("I-")):
-                    longer.add(word)
-        return cls({w: (w in outside, w in longer, frozenset(ls)) for w, ls in labels.items()})
+                else:
+                    inside.setdefault(word, set()).add(tag[2:])
+        words = {w: (True, frozenset(inside.get(w, ()))) for w in outside if w}
+        return cls(words, _whole_names(tagged))
 
     def save(self, directory: str | Path) -> None:
-        lines = (f"{w}\t{'o' * out}{'m' * longer}\t{' '.join(sorted(ls))}" for w, (out, longer, ls) in sorted(self.entries.items()))
-        (Path(directory) / LEXICON_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        data = {"words": {w: [out, sorted(ls)] for w, (out, ls) in sorted(self.words.items())},
+                "names": sorted([label, list(name)] for name, label in self.names.items())}
+        (Path(directory) / LEXICON_NAME).write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: str | Path) -> "Lexicon":
-        entries = {}
-        for line in (Path(directory) / LEXICON_NAME).read_text(encoding="utf-8").splitlines():
-            word, flags, labels = (line.split("\t") + ["", ""])[:3]
-            if word:
-                entries[word] = ("o" in flags, "m" in flags, frozenset(labels.split()))
-        return cls(entries)
+        data = json.loads((Path(directory) / LEXICON_NAME).read_text(encoding="utf-8"))
+        return cls({w: (bool(out), frozenset(ls)) for w, (out, ls) in data["words"].items()},
+                   {tuple(name): label for label, name in data["names"]})
+
+
+def _whole_names(tagged: list[tuple[list[str], list[str]]]) -> dict[tuple[str, ...], str]:
+    """The entity strings of ``(normalised words, IOB2 tags)`` whose every occurrence in them is a
+    whole entity of one label."""
+    seen: dict[tuple[str, ...], set[str]] = {}
+    for norm, tags in tagged:
+        for i, j in _spans(tags):
+            if all(norm[i:j]):
+                seen.setdefault(tuple(norm[i:j]), set())
+    lengths: dict[str, set[int]] = {}
+    for name in seen:
+        lengths.setdefault(name[0], set()).add(len(name))
+    for norm, tags in tagged:
+        ends = dict(_spans(tags))
+        for i, word in enumerate(norm):
+            for n in lengths.get(word, ()):
+                name = tuple(norm[i : i + n])
+                if name in seen:  # a whole entity, or the words with another extent (or none): "O"
+                    seen[name].add(tags[i][2:] if ends.get(i) == i + n else "O")
+    return {name: next(iter(labels)) for name, labels in seen.items() if len(labels) == 1 and "O" not in labels}
+
+
+def _spans(tags: list[str]) -> list[tuple[int, int]]:
+    """``(first word, end)`` of each span of IOB2 tags."""
+    out, i = [], 0
+    while i < len(tags):
+        if tags[i].startswith("B-"):
+            j = i + 1
+            while j < len(tags) and tags[j].startswith("I-"):
+                j += 1
+            out.append((i, j))
+            i = j
+        else:
+            i += 1
+    return out

@@ -212,7 +212,7 @@ class MarsadModel(nn.Module):
 
     def save_pretrained(self, save_directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` (a token-classification layout), and
-        ``lexicon.txt`` where the model has a lexicon."""
+        ``lexicon.json`` where the model has a lexicon."""
         from safetensors.torch import save_file
 
         out = Path(save_directory)

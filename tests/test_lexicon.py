@@ -25,37 +25,33 @@ RECORDS = [
 ]
 
 
-def test_entries_by_hand_count():
+def test_words_and_names_by_hand_count():
     lex = Lexicon.from_records(RECORDS)
-    # hand count: (seen outside, seen inside an entity of two words or more, labels it was inside)
-    plain = (True, False, frozenset())
-    assert lex.entries == {
+    # words: those seen outside entities, with the labels they were ever inside
+    plain = (True, frozenset())
+    assert lex.words == {
         "قصف": plain, "مدينة": plain, "تحت": plain, "السماء": plain, "وصل": plain, "إلى": plain,
         "ونشر": plain, "القصف": plain, "صافية": plain, "فوق": plain,
-        "صور": (True, False, frozenset({"LOCATION"})),  # Tyre once, "pictures" once
-        "الجيش": (False, False, frozenset({"ACTOR"})),
-        "حمص": (False, False, frozenset({"LOCATION"})),
+        "صور": (True, frozenset({"LOCATION"})),  # Tyre once, "pictures" once
     }
     assert lex.rules_out("السماء", "LOCATION") and lex.rules_out("السماء", "ACTOR")
     assert not lex.rules_out("صور", "LOCATION") and lex.rules_out("صور", "ACTOR")
     assert not lex.rules_out("دمشق", "LOCATION") and not lex.rules_out("حمص", "ACTOR")  # never seen, never outside
-    assert lex.always("حمص") == "LOCATION" and lex.always("الجيش") == "ACTOR"
-    assert lex.always("صور") is None and lex.always("السماء") is None and lex.always("دمشق") is None
+    # names: entity strings whose every occurrence is that whole entity (not صور: once outside)
+    assert lex.names == {("الجيش",): "ACTOR", ("حمص",): "LOCATION"}
 
 
-def test_a_word_inside_a_longer_entity_is_never_always_one():
-    lex = Lexicon.from_records([_record("قصفت قوات النظام حمص", ("قوات النظام", "ACTOR"), ("حمص", "LOCATION")),
-                                _record("انسحب النظام", ("النظام", "ACTOR"))])
-    assert lex.entries["النظام"] == (False, True, frozenset({"ACTOR"})) and lex.always("النظام") is None
-    assert lex.entries["قوات"] == (False, True, frozenset({"ACTOR"})) and lex.always("حمص") == "LOCATION"
-
-
-def test_save_and_load(tmp_path):
-    lex = Lexicon.from_records(RECORDS)
-    lex.save(tmp_path)
-    lines = (tmp_path / LEXICON_NAME).read_text(encoding="utf-8").splitlines()
-    assert "صور\to\tLOCATION" in lines and "السماء\to\t" in lines and "حمص\t\tLOCATION" in lines
-    assert Lexicon.load(tmp_path).entries == lex.entries
+def test_a_name_is_kept_only_if_every_occurrence_is_that_whole_entity():
+    lex = Lexicon.from_records([
+        _record("قصفت قوات النظام حي صور باهر", ("قوات النظام", "ACTOR"), ("صور باهر", "LOCATION")),
+        _record("انسحب النظام من صور باهر", ("النظام", "ACTOR"), ("صور باهر", "LOCATION")),
+        _record("دخلت قوات الأمن", ("قوات الأمن", "ACTOR")),
+        _record("اجتماع قوات الأمن", ),
+    ])
+    # النظام: once whole, once inside a longer entity; قوات الأمن: once outside; صور باهر: whole twice
+    assert lex.names == {("قوات", "النظام"): "ACTOR", ("صور", "باهر"): "LOCATION"}
+    assert lex.matches(["في", "صور", "باهر", "و", "قوات", "النظام"]) == [(1, 3, "LOCATION"), (4, 6, "ACTOR")]
+    assert lex.matches(["صور"]) == []  # a name's first word alone, at the end, is no match
 
 
 LABELS = ["O", "B-ACTOR", "I-ACTOR", "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"]
@@ -80,12 +76,18 @@ def test_the_decoder_drops_a_one_word_entity_the_lexicon_rules_out():
     assert _repair("السمـاءُ", ["B-LOCATION"], lex) == ["O"]
 
 
-def test_the_decoder_tags_a_word_the_training_text_always_has_as_one_entity():
-    lex = Lexicon.from_records(RECORDS)
-    # حمص and الجيش were only ever whole one-word entities: tagged where the model left them outside
+def test_the_decoder_makes_each_name_one_whole_entity():
+    lex = Lexicon.from_records(RECORDS + [_record("قصف حي صور باهر", ("صور باهر", "LOCATION"))])
+    # names left outside become entities (one word or more)
     assert _repair("دخل الجيش حمص أمس", ["O", "O", "O", "O"], lex) == ["O", "B-ACTOR", "B-LOCATION", "O"]
-    # beside a span it stays a span of its own (valid IOB2); a word tagged already is not touched
+    assert _repair("في صور باهر", ["O", "O", "O"], lex) == ["O", "B-LOCATION", "I-LOCATION"]
+    # a name cut by the tagger gets all of it; beside a span it stays a span of its own
+    assert _repair("في صور باهر", ["O", "O", "B-LOCATION"], lex) == ["O", "B-LOCATION", "I-LOCATION"]
     assert _repair("قصف حمص الجيش", ["O", "B-LOCATION", "O"], lex) == ["O", "B-LOCATION", "B-ACTOR"]
+    # not where the tagger gave it another label or a span crosses its edges
+    assert _repair("في صور باهر", ["O", "O", "B-ACTOR"], lex) == ["O", "O", "B-ACTOR"]
+    # (صور as an ACTOR is ruled out first: the training text has it outside and never an ACTOR)
+    assert _repair("في صور باهر", ["O", "B-ACTOR", "O"], lex) == ["O", "B-LOCATION", "I-LOCATION"]
     assert _repair("ريف حمص", ["B-LOCATION", "I-LOCATION"], lex) == ["B-LOCATION", "I-LOCATION"]
     # a label the model lacks is never tagged
     labels = ["O", "B-ACTOR", "I-ACTOR"]
@@ -104,20 +106,22 @@ def test_a_model_trained_with_a_lexicon_carries_it(tmp_path):
     config = tiny_config(tmp_path / "run", records, train__epochs=2, model__lexicon=True)
     train(config, tmp_path / "out", log=lambda *a, **k: None)
     saved = Lexicon.load(tmp_path / "out")
-    assert saved.entries == Lexicon.from_records(records).entries and len(saved) > 10
+    built = Lexicon.from_records(records)
+    assert (saved.words, saved.names) == (built.words, built.names) and len(saved) > 10 and saved.names
     ex = Extractor.from_pretrained(tmp_path / "out", device="cpu")
-    assert ex.settings.lexicon and ex.decoder.lexicon.entries == saved.entries
+    assert ex.settings.lexicon and ex.decoder.lexicon.names == saved.names
     # whatever the two-epoch model tags, no one-word entity is a word its training text ruled out,
-    # and every word the training text always has as one entity is one
+    # and every name of the training text that no other entity overlaps is one whole entity
     for rec in ex.extract([r["text"] for r in records]):
         for e in rec["entities"]:
             if len(tokenize(e["text"])) == 1:
                 assert not saved.rules_out(normalize_word(e["text"]), e["label"]), e
-        spans = {(e["start"], e["end"]): e["label"] for e in rec["entities"]}
-        for t in tokenize(rec["text"]):
-            label = saved.always(normalize_word(t.text))
-            if label is not None and not any(s < t.end and t.start < e for s, e in spans):
-                raise AssertionError(f"{t.text} is always a {label} in the training text, and left outside")
+        tokens = tokenize(rec["text"])
+        spans = {(e["start"], e["end"], e["label"]) for e in rec["entities"]}
+        for i, j, label in saved.matches([normalize_word(t.text) for t in tokens]):
+            s, e = tokens[i].start, tokens[j - 1].end
+            if not any(a < e and s < b and lab != label or a < s < b or a < e < b for a, b, lab in spans):
+                assert (s, e, label) in spans, (rec["text"][s:e], label)
     (tmp_path / "out" / LEXICON_NAME).unlink()
-    with pytest.raises(ModelLoadError, match="lexicon.txt is missing"):
+    with pytest.raises(ModelLoadError, match="lexicon.json is missing"):
         Extractor.from_pretrained(tmp_path / "out", device="cpu")

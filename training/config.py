@@ -48,7 +48,7 @@ class ModelSection:
     relation_before: int = 0  # words before a pair's first entity that the relation head also reads
     dropout: float = 0.1
     gazetteer: str | None = None  # a world-cities CSV: place names become an input feature (model/gazetteer.py)
-    lexicon: bool = False  # drop one-word entities the training text never has with that label (model/lexicon.py)
+    lexicon: bool = False  # the decoder asks the training text of its words and names (model/lexicon.py)
 
 
 @dataclass
