@@ -270,7 +270,11 @@ class MarsadModel(nn.Module):
 
             if not (path / LEXICON_NAME).is_file():
                 raise ModelLoadError(f"{path}: {LEXICON_NAME} is missing; the folder is incomplete. Save it again or point at a complete one")
-            model.lexicon = Lexicon.load(path)
+            try:
+                model.lexicon = Lexicon.load(path)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ModelLoadError(f"{path}/{LEXICON_NAME} is corrupted ({type(e).__name__}: {e}); "
+                                     "re-save the model or retrain it") from None
         return model
 
     def load_flat_state(self, state: dict, where: str = "<state>") -> None:

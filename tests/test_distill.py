@@ -142,3 +142,23 @@ def test_student_starts_from_the_teachers_layers_and_projected_embeddings(traine
     assert "encoder.embeddings.word_embeddings.weight" in init_from_teacher(narrow, teacher)
     words = narrow.state_dict()["encoder.embeddings.word_embeddings.weight"]
     assert words.shape == (teacher.config.vocab_size, 32) and words.std() > 0
+
+
+def test_student_takes_the_teachers_lexicon(model_copy, tmp_path):
+    import json
+
+    from marsad.model import Extractor
+    from marsad.model.lexicon import LEXICON_NAME, Lexicon
+    from marsad.training.config import DistillConfig, load_config
+    from marsad.training.distill import distill
+
+    cfg = json.loads((model_copy / "config.json").read_text(encoding="utf-8"))
+    cfg["marsad"]["lexicon"] = True
+    (model_copy / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    Lexicon.from_records(overfit_records()[:2]).save(model_copy)  # not the student's training records
+    (tmp_path / "d").mkdir()
+    config = load_config(distill_yaml(tmp_path / "d", model_copy, overfit_records()), cls=DistillConfig)
+    config.train.epochs = config.train.eval_from = 1
+    distill(config, tmp_path / "student", log=lambda *a, **k: None)
+    assert (tmp_path / "student" / LEXICON_NAME).read_bytes() == (model_copy / LEXICON_NAME).read_bytes()
+    assert Extractor.from_pretrained(tmp_path / "student", device="cpu").decoder.lexicon is not None

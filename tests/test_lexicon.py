@@ -122,6 +122,10 @@ def test_a_model_trained_with_a_lexicon_carries_it(tmp_path):
             s, e = tokens[i].start, tokens[j - 1].end
             if not any(a < e and s < b and lab != label or a < s < b or a < e < b for a, b, lab in spans):
                 assert (s, e, label) in spans, (rec["text"][s:e], label)
+    for bad in ("{not json", '{"words": {"x": 1}, "names": []}', "[]"):
+        (tmp_path / "out" / LEXICON_NAME).write_text(bad, encoding="utf-8")
+        with pytest.raises(ModelLoadError, match="lexicon.json is corrupted"):
+            Extractor.from_pretrained(tmp_path / "out", device="cpu")
     (tmp_path / "out" / LEXICON_NAME).unlink()
     with pytest.raises(ModelLoadError, match="lexicon.json is missing"):
         Extractor.from_pretrained(tmp_path / "out", device="cpu")
