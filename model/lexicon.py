@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .tags import spans_to_tags
+from .encoding import word_spans
 from .text import normalize_word, tokenize
 
 __all__ = ["Lexicon", "LEXICON_NAME"]
@@ -67,20 +67,24 @@ class Lexicon:
     @classmethod
     def from_records(cls, records) -> "Lexicon":
         """The lexicon of records in the project's JSONL shape (``text`` and ``entities``)."""
-        tagged = []
+        texts = []  # (normalised words, {first word of an entity: (its end, its label)})
         outside, inside = set(), {}
         for r in records:
             tokens = tokenize(r["text"])
-            tags = spans_to_tags(tokens, [(e["start"], e["end"], e["label"]) for e in r.get("entities", [])])
+            ents = r.get("entities", [])
             norm = [normalize_word(t.text) for t in tokens]
-            tagged.append((norm, tags))
-            for word, tag in zip(norm, tags):
-                if tag == "O":
+            spans = {i: (j, e["label"]) for (i, j), e in zip(word_spans(tokens, [(e["start"], e["end"]) for e in ents]), ents)}
+            label_of = [None] * len(norm)
+            for i, (j, label) in spans.items():
+                label_of[i:j] = [label] * (j - i)
+            texts.append((norm, spans))
+            for word, label in zip(norm, label_of):
+                if label is None:
                     outside.add(word)
                 else:
-                    inside.setdefault(word, set()).add(tag[2:])
+                    inside.setdefault(word, set()).add(label)
         words = {w: (True, frozenset(inside.get(w, ()))) for w in outside if w}
-        return cls(words, _whole_names(tagged))
+        return cls(words, _whole_names(texts))
 
     def save(self, directory: str | Path) -> None:
         data = {"words": {w: [out, sorted(ls)] for w, (out, ls) in sorted(self.words.items())},
@@ -94,37 +98,22 @@ class Lexicon:
                    {tuple(name): label for label, name in data["names"]})
 
 
-def _whole_names(tagged: list[tuple[list[str], list[str]]]) -> dict[tuple[str, ...], str]:
-    """The entity strings of ``(normalised words, IOB2 tags)`` whose every occurrence in them is a
-    whole entity of one label."""
+def _whole_names(texts: list[tuple[list[str], dict[int, tuple[int, str]]]]) -> dict[tuple[str, ...], str]:
+    """The entity strings of ``(normalised words, entity spans)`` whose every occurrence in them
+    is a whole entity of one label."""
     seen: dict[tuple[str, ...], set[str]] = {}
-    for norm, tags in tagged:
-        for i, j in _spans(tags):
+    for norm, spans in texts:
+        for i, (j, _) in spans.items():
             if all(norm[i:j]):
                 seen.setdefault(tuple(norm[i:j]), set())
     lengths: dict[str, set[int]] = {}
     for name in seen:
         lengths.setdefault(name[0], set()).add(len(name))
-    for norm, tags in tagged:
-        ends = dict(_spans(tags))
+    for norm, spans in texts:
         for i, word in enumerate(norm):
             for n in lengths.get(word, ()):
                 name = tuple(norm[i : i + n])
-                if name in seen:  # a whole entity, or the words with another extent (or none): "O"
-                    seen[name].add(tags[i][2:] if ends.get(i) == i + n else "O")
+                if name in seen:  # a whole entity (its label), or the words with another extent or none ("O")
+                    end, label = spans.get(i, (None, None))
+                    seen[name].add(label if end == i + n else "O")
     return {name: next(iter(labels)) for name, labels in seen.items() if len(labels) == 1 and "O" not in labels}
-
-
-def _spans(tags: list[str]) -> list[tuple[int, int]]:
-    """``(first word, end)`` of each span of IOB2 tags."""
-    out, i = [], 0
-    while i < len(tags):
-        if tags[i].startswith("B-"):
-            j = i + 1
-            while j < len(tags) and tags[j].startswith("I-"):
-                j += 1
-            out.append((i, j))
-            i = j
-        else:
-            i += 1
-    return out

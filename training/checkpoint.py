@@ -50,7 +50,7 @@ def build_model(config: TrainConfig, records: dict[str, list[dict]], log=print, 
         from marsad.model.lexicon import Lexicon
 
         lexicon = Lexicon.from_records(records["train"])
-        log(f"lexicon: {len(lexicon)} words of the training text, with the labels they were inside")
+        log(f"lexicon: {len(lexicon)} words of the training text seen outside entities, {len(lexicon.names)} names")
     settings.lexicon = lexicon is not None
     model = MarsadModel.from_encoder(encoder, settings)
     model.lexicon = lexicon
