@@ -28,11 +28,11 @@ RECORDS = [
 def test_words_and_names_by_hand_count():
     lex = Lexicon.from_records(RECORDS)
     # words: those seen outside entities, with the labels they were ever inside
-    plain = (True, frozenset())
+    plain = frozenset()
     assert lex.words == {
         "قصف": plain, "مدينة": plain, "تحت": plain, "السماء": plain, "وصل": plain, "إلى": plain,
         "ونشر": plain, "القصف": plain, "صافية": plain, "فوق": plain,
-        "صور": (True, frozenset({"LOCATION"})),  # Tyre once, "pictures" once
+        "صور": frozenset({"LOCATION"}),  # Tyre once, "pictures" once
     }
     assert lex.rules_out("السماء", "LOCATION") and lex.rules_out("السماء", "ACTOR")
     assert not lex.rules_out("صور", "LOCATION") and lex.rules_out("صور", "ACTOR")
@@ -52,6 +52,16 @@ def test_a_name_is_kept_only_if_every_occurrence_is_that_whole_entity():
     assert lex.names == {("قوات", "النظام"): "ACTOR", ("صور", "باهر"): "LOCATION"}
     assert lex.matches(["في", "صور", "باهر", "و", "قوات", "النظام"]) == [(1, 3, "LOCATION"), (4, 6, "ACTOR")]
     assert lex.matches(["صور"]) == []  # a name's first word alone, at the end, is no match
+
+
+def test_save_load_and_copy(tmp_path):
+    import copy
+
+    lex = Lexicon.from_records(RECORDS)
+    lex.save(tmp_path)
+    loaded = Lexicon.load(tmp_path)
+    assert loaded.words == lex.words and loaded.names == lex.names
+    assert copy.deepcopy({"lexicon": lex})["lexicon"] is lex  # read-only: a copied model shares it
 
 
 LABELS = ["O", "B-ACTOR", "I-ACTOR", "B-LOCATION", "I-LOCATION", "B-CASUALTY", "I-CASUALTY"]
@@ -122,7 +132,7 @@ def test_a_model_trained_with_a_lexicon_carries_it(tmp_path):
             s, e = tokens[i].start, tokens[j - 1].end
             if not any(a < e and s < b and lab != label or a < s < b or a < e < b for a, b, lab in spans):
                 assert (s, e, label) in spans, (rec["text"][s:e], label)
-    for bad in ("{not json", '{"words": {"x": 1}, "names": []}', "[]"):
+    for bad in ("{not json", '{"words": {"x": 1}, "names": []}', "[]", '{"words": {}}'):
         (tmp_path / "out" / LEXICON_NAME).write_text(bad, encoding="utf-8")
         with pytest.raises(ModelLoadError, match="lexicon.json is corrupted"):
             Extractor.from_pretrained(tmp_path / "out", device="cpu")
