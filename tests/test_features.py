@@ -12,7 +12,7 @@ from conftest import overfit_records
 from marsad.model import Extractor
 from marsad.model.configuration import MarsadSettings
 from marsad.model.encoding import MAX_PAIR_DISTANCE, Window, candidate_pairs, pairs_by_window
-from marsad.training.data import collate, featurize, split_record
+from marsad.training.data import collate, featurize
 
 # a WordPiece vocabulary small enough to encode by hand: "مدنيين" is two pieces, مدني + ##ين
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]",
@@ -56,31 +56,6 @@ def test_featurize_by_hand(hand_tokenizer):
     # CASUALTY and LOCATION -> ACTOR are no relation's types, so they are not candidates
     assert got["pairs"] == [[[1, 3, 6, 7, CASUALTY, LOCATION]], [[1, 2, 3, 4, ACTOR, LOCATION]]]
     assert got["pair_labels"] == [[CASUALTY_IN], [NONE]]
-
-
-def joined(*records: dict, sep: str = " ") -> dict:
-    """One record of several, their texts joined by ``sep``: entities and relations rebased."""
-    text, ents, rels = "", [], []
-    for r in records:
-        at, base = len(text) + (len(sep) if text else 0), len(ents)
-        text = f"{text}{sep}{r['text']}" if text else r["text"]
-        ents += [{**e, "start": e["start"] + at, "end": e["end"] + at} for e in r["entities"]]
-        rels += [{**x, "head": x["head"] + base, "tail": x["tail"] + base} for x in r["relations"]]
-    return {"text": text, "entities": ents, "relations": rels}
-
-
-def test_split_record_by_hand(hand_tokenizer):
-    """A record of two sentences trains as the two sentences the Extractor reads; a relation
-    across them (never in the spec) is left out, and an entity over the splitter's cut keeps
-    its sentences together."""
-    two = joined(KILLED, CONTROL)
-    two["relations"].append({"head": 2, "tail": 1, "label": "ATTACKS"})  # الجيش (2nd) -> حلب (1st)
-    assert split_record(two) == [KILLED, CONTROL]
-    cut = {"text": "عمل في الكي. جي. بي. ثم عاد.", "relations": [],
-           "entities": [{"start": 7, "end": 19, "label": "ACTOR"}]}  # الكي. جي. بي
-    assert [p["text"] for p in split_record(cut)] == ["عمل في الكي. جي. بي.", "ثم عاد."]
-    assert split_record(cut)[0]["entities"] == cut["entities"]
-    assert featurize([two], hand_tokenizer, MarsadSettings()) == featurize([KILLED, CONTROL], hand_tokenizer, MarsadSettings())
 
 
 def test_featurize_windows_a_long_sentence(hand_tokenizer):
@@ -169,8 +144,7 @@ def test_training_and_inference_features_are_identical(spied):
     runs (input ids, word index, token types) and the training pairs are the pairs it scores
     for the same (gold) entities; also for a sentence cut into several windows."""
     ex, seen = spied
-    records = overfit_records()
-    for record in [*records, joined(*records[:3])]:  # the last: one record of three sentences
+    for record in overfit_records():
         seen["windows"].clear()
         seen["pairs"].clear()
         train = featurize([record], ex.tokenizer, ex.settings, ex.gazetteer)

@@ -18,11 +18,11 @@ from marsad.model.configuration import MarsadSettings
 from marsad.model.encoding import candidate_pairs, pair_type_ids, pairs_by_window, sentence_windows, window_labels, word_spans
 from marsad.model.schema import bio_labels
 from marsad.model.tags import spans_to_tags
-from marsad.model.text import split_sentences, tokenize
+from marsad.model.text import tokenize
 
 from .formats import DataError, iter_jsonl, validate_record
 
-__all__ = ["load_records", "split_record", "featurize", "build_dataset", "collate"]
+__all__ = ["load_records", "featurize", "build_dataset", "collate"]
 
 COLUMNS = ["input_ids", "token_type_ids", "word_index", "labels", "pairs", "pair_labels"]
 
@@ -50,43 +50,16 @@ def load_records(paths: list[Path], entity_labels: list[str] | None = None) -> l
     return records
 
 
-def split_record(record: dict) -> list[dict]:
-    """The record's sentences as records of their own, cut where the ``Extractor`` cuts an article
-    (:func:`~marsad.model.text.split_sentences`), so that the model trains on the sentences it
-    will read: entities rebased on each sentence, relations kept where both ends are in it (the
-    spec's relations never cross a sentence, and the relation head never scores a pair across
-    one). Where an entity runs over a cut (``الكي. جي. بي``), the sentences on both sides stay
-    one."""
-    text, ents = record["text"], record["entities"]
-    spans: list[list[int]] = []
-    for s, e in split_sentences(text):
-        if spans and any(x["start"] < spans[-1][1] < x["end"] for x in ents):
-            spans[-1][1] = e
-        else:
-            spans.append([s, e])
-    out = []
-    for s, e in spans:
-        inside = [i for i, x in enumerate(ents) if s <= x["start"] and x["end"] <= e]
-        keep = {i: k for k, i in enumerate(inside)}  # old entity index -> index in the sentence
-        out.append({"text": text[s:e],
-                    "entities": [{**ents[i], "start": ents[i]["start"] - s, "end": ents[i]["end"] - s} for i in keep],
-                    "relations": [{**r, "head": keep[r["head"]], "tail": keep[r["tail"]]} for r in record["relations"]
-                                  if r["head"] in keep and r["tail"] in keep]})
-    return out
-
-
 def featurize(records: list[dict], tokenizer, settings: MarsadSettings, gazetteer=None) -> dict[str, list]:
     """Feature rows for a batch of records (the ``datasets.map`` function, batched), built by
-    ``marsad.model.encoding`` as the ``Extractor`` builds them: each record cut into its
-    sentences (:func:`split_record`), one row per window of a sentence (one for any sentence that
-    fits ``max_length``), and the relation pairs of
+    ``marsad.model.encoding`` as the ``Extractor`` builds them: one row per window of a record's
+    sentence (one for any sentence that fits ``max_length``), and the relation pairs of
     :func:`~marsad.model.encoding.candidate_pairs`, each in the first window holding both
     entities, as word positions within that window."""
     label2id = {label: i for i, label in enumerate(bio_labels(settings.entity_labels))}
     types = {label: i for i, label in enumerate(settings.entity_labels)}
     rel_ids = {label: i for i, label in enumerate(settings.relation_labels)}
     allowed = pair_type_ids(settings)
-    records = [part for r in records for part in split_record(r)]
     tokens = [tokenize(r["text"]) for r in records]
     windows = sentence_windows(tokenizer, [[t.text for t in ts] for ts in tokens], settings, gazetteer)
     out: dict[str, list] = {c: [] for c in COLUMNS}
